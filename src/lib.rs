@@ -1,0 +1,12 @@
+//! llm-orchestrate: run many LLM agents in parallel on real software work,
+//! and keep them honest.
+//!
+//! The flow: a plan file is loaded and validated ([`plan`]), analyzed as a
+//! dependency graph ([`graph`]), rendered into platform prompts ([`render`]),
+//! and (in later modules) scheduled, driven, gated, merged and reported.
+
+pub mod cli;
+pub mod drivers;
+pub mod graph;
+pub mod plan;
+pub mod render;
