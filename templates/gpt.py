@@ -8,6 +8,7 @@ server) and aggregates their results. Standard library only.
     OPENAI_API_KEY=...  python3 this_script.py            # run
     OPENAI_BASE_URL=http://127.0.0.1:11434/v1 python3 this_script.py   # a local server
     python3 this_script.py --dry-run                       # show the plan, call nothing
+    python3 this_script.py --protocol                      # print the coordination protocol
 
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL (default https://api.openai.com/v1),
 OPENAI_MODEL (default gpt-4.1; an agent's own model wins), LLMO_TIMEOUT (seconds, default 600).
@@ -23,6 +24,12 @@ import urllib.error
 import urllib.request
 
 PLAN = json.loads({{ plan_json_literal }})
+PROTOCOL = {% filter pyrepr %}{% include "partials/status-protocol.md" %}
+
+{% include "partials/quality-gates.md" %}
+
+{% include "partials/error-recovery.md" %}{% endfilter %}
+
 AGENTS = {a["agentId"]: a for w in PLAN["waves"] for a in w["agents"]}
 BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
 MODEL = os.environ.get("OPENAI_MODEL", "gpt-4.1")
@@ -38,7 +45,7 @@ def create_thread(agent_id):
         "agentId": agent_id,
         "model": agent.get("model") or MODEL,
         "messages": [
-            {"role": "system", "content": PLAN["systemInstruction"]},
+            {"role": "system", "content": PLAN["systemInstruction"] + "\n\n" + PROTOCOL},
             {"role": "user", "content": agent["prompt"]},
         ],
     }
@@ -133,6 +140,9 @@ def aggregate_results(results):
 
 
 async def main():
+    if "--protocol" in sys.argv:
+        print(PROTOCOL)
+        return 0
     if "--dry-run" in sys.argv:
         for wave_id, _ in WAVES:
             wave = next(w for w in PLAN["waves"] if w["waveId"] == wave_id)

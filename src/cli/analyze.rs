@@ -59,7 +59,9 @@ pub struct AnalyzeArgs {
 /// Runs `analyze`.
 pub fn run(args: AnalyzeArgs) -> Result<u8, CliError> {
     if args.concurrency == Some(0) || args.batch_size == Some(0) {
-        return Err(CliError::Usage("--concurrency and --batch-size must be at least 1".into()));
+        return Err(CliError::Usage(
+            "--concurrency and --batch-size must be at least 1".into(),
+        ));
     }
     let plan = load_valid_plan(
         &args.plan,
@@ -68,7 +70,13 @@ pub fn run(args: AnalyzeArgs) -> Result<u8, CliError> {
             mode: args.mode,
         },
     )?;
-    let widest = plan.waves.iter().map(|w| w.agents.len()).max().unwrap_or(1).max(1);
+    let widest = plan
+        .waves
+        .iter()
+        .map(|w| w.agents.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let concurrency = args
         .concurrency
         .or(plan.concurrency.map(|c| c as usize))
@@ -83,7 +91,11 @@ pub fn run(args: AnalyzeArgs) -> Result<u8, CliError> {
             auto_waves_batch: batch,
         },
     );
-    let format = if args.json { GraphFormat::Json } else { args.format };
+    let format = if args.json {
+        GraphFormat::Json
+    } else {
+        args.format
+    };
     let text = match format {
         GraphFormat::Text => analysis.to_text(),
         GraphFormat::Json => {

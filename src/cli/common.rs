@@ -39,9 +39,10 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Load(_) | CliError::InvalidPlan { .. } | CliError::Usage(_) | CliError::Template(_) => {
-                super::EXIT_INVALID
-            }
+            CliError::Load(_)
+            | CliError::InvalidPlan { .. }
+            | CliError::Usage(_)
+            | CliError::Template(_) => super::EXIT_INVALID,
             CliError::Write { .. } => super::EXIT_FAILED,
         }
     }

@@ -37,7 +37,11 @@ pub fn run(args: DoctorArgs) -> Result<u8, CliError> {
     } else {
         let mut s = String::from("API keys (names only):\n");
         for k in &evidence.keys {
-            s.push_str(&format!("  {:<20} {}\n", k.name, if k.present { "set" } else { "not set" }));
+            s.push_str(&format!(
+                "  {:<20} {}\n",
+                k.name,
+                if k.present { "set" } else { "not set" }
+            ));
         }
         s.push_str("Agent CLIs on PATH:\n");
         for c in &evidence.clis {
@@ -60,11 +64,18 @@ pub fn run(args: DoctorArgs) -> Result<u8, CliError> {
                 "  {:<20} {} {} ({})\n",
                 v.source,
                 v.url,
-                if v.reachable { "reachable" } else { "unreachable" },
+                if v.reachable {
+                    "reachable"
+                } else {
+                    "unreachable"
+                },
                 v.detail
             ));
         }
-        s.push_str(&format!("\n--platform auto chooses: {}\n  because {}\n", choice.platform, choice.reason));
+        s.push_str(&format!(
+            "\n--platform auto chooses: {}\n  because {}\n",
+            choice.platform, choice.reason
+        ));
         s
     };
     write_output(None, &text)?;

@@ -59,7 +59,10 @@ pub fn run(args: RenderArgs) -> Result<u8, CliError> {
             );
         }
         (Some(jsonl), None) => {
-            let text = format!("{}\n### Batch Request File (JSONL)\n\n```jsonl\n{jsonl}```\n", rendered.document);
+            let text = format!(
+                "{}\n### Batch Request File (JSONL)\n\n```jsonl\n{jsonl}```\n",
+                rendered.document
+            );
             write_output(None, &text)?;
         }
         (None, out) => write_output(out.as_deref(), &rendered.document)?,

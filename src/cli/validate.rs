@@ -86,5 +86,9 @@ pub fn run(args: ValidateArgs) -> Result<u8, CliError> {
         s
     };
     write_output(None, &text)?;
-    Ok(if report.valid { super::EXIT_OK } else { super::EXIT_INVALID })
+    Ok(if report.valid {
+        super::EXIT_OK
+    } else {
+        super::EXIT_INVALID
+    })
 }

@@ -102,7 +102,11 @@ impl Evidence {
         AGENT_CLIS
             .iter()
             .filter(|(_, p)| *p == platform)
-            .find_map(|(name, _)| self.clis.iter().find(|c| c.name == *name && c.path.is_some()))
+            .find_map(|(name, _)| {
+                self.clis
+                    .iter()
+                    .find(|c| c.name == *name && c.path.is_some())
+            })
     }
 
     /// Chooses a platform from the evidence (see the module docs for the order).
@@ -111,7 +115,9 @@ impl Evidence {
             let key = self.key(platform);
             let cli = self.cli(platform);
             let reason = match (cli, key) {
-                (Some(cli), Some(key)) => format!("the {} CLI is installed and {key} is set", cli.name),
+                (Some(cli), Some(key)) => {
+                    format!("the {} CLI is installed and {key} is set", cli.name)
+                }
                 (Some(cli), None) => format!("the {} CLI is installed", cli.name),
                 (None, Some(key)) => format!("{key} is set (the API will be used)"),
                 (None, None) => continue,
@@ -121,7 +127,10 @@ impl Evidence {
         if let Some(server) = self.servers.iter().find(|s| s.reachable) {
             return Choice {
                 platform: Platform::OpenSource,
-                reason: format!("a local OpenAI-compatible server answers at {} ({})", server.url, server.source),
+                reason: format!(
+                    "a local OpenAI-compatible server answers at {} ({})",
+                    server.url, server.source
+                ),
             };
         }
         if let Some(cli) = self.cli(Platform::OpenSource) {
@@ -189,10 +198,16 @@ pub fn server_candidates(get: impl Fn(&str) -> Option<String>) -> Vec<(String, S
         } else {
             format!("http://{host}")
         };
-        out.push(("OLLAMA_HOST".into(), format!("{}/api/tags", base.trim_end_matches('/'))));
+        out.push((
+            "OLLAMA_HOST".into(),
+            format!("{}/api/tags", base.trim_end_matches('/')),
+        ));
     }
     if let Some(base) = get("OPENAI_BASE_URL").filter(|h| !h.is_empty()) {
-        out.push(("OPENAI_BASE_URL".into(), format!("{}/models", base.trim_end_matches('/'))));
+        out.push((
+            "OPENAI_BASE_URL".into(),
+            format!("{}/models", base.trim_end_matches('/')),
+        ));
     }
     out
 }
@@ -252,7 +267,11 @@ pub fn gather(timeout: Duration) -> Evidence {
         .into_iter()
         .map(|(source, url)| probe(source, url, timeout))
         .collect();
-    Evidence { keys, clis, servers }
+    Evidence {
+        keys,
+        clis,
+        servers,
+    }
 }
 
 #[cfg(test)]
@@ -272,7 +291,9 @@ mod tests {
                 .iter()
                 .map(|(n, _)| CliEvidence {
                     name: n.to_string(),
-                    path: clis.contains(n).then(|| PathBuf::from(format!("/usr/bin/{n}"))),
+                    path: clis
+                        .contains(n)
+                        .then(|| PathBuf::from(format!("/usr/bin/{n}"))),
                     version: None,
                 })
                 .collect(),
@@ -287,8 +308,18 @@ mod tests {
 
     #[test]
     fn prefers_claude_then_gpt_then_gemini() {
-        assert_eq!(evidence(&["OPENAI_API_KEY", "ANTHROPIC_API_KEY"], &[], false).choose().platform, Platform::Claude);
-        assert_eq!(evidence(&["OPENAI_API_KEY"], &["gemini"], false).choose().platform, Platform::Gpt);
+        assert_eq!(
+            evidence(&["OPENAI_API_KEY", "ANTHROPIC_API_KEY"], &[], false)
+                .choose()
+                .platform,
+            Platform::Claude
+        );
+        assert_eq!(
+            evidence(&["OPENAI_API_KEY"], &["gemini"], false)
+                .choose()
+                .platform,
+            Platform::Gpt
+        );
         let c = evidence(&["GOOGLE_API_KEY"], &[], true).choose();
         assert_eq!(c.platform, Platform::Gemini);
         assert!(c.reason.contains("GOOGLE_API_KEY"));
@@ -299,9 +330,20 @@ mod tests {
         let c = evidence(&[], &[], true).choose();
         assert_eq!(c.platform, Platform::OpenSource);
         assert!(c.reason.contains("11434"));
-        assert_eq!(evidence(&[], &["aider"], false).choose().platform, Platform::OpenSource);
-        assert_eq!(evidence(&[], &[], false).choose().platform, Platform::Generic);
-        assert!(evidence(&[], &["codex"], false).choose().reason.contains("codex CLI"));
+        assert_eq!(
+            evidence(&[], &["aider"], false).choose().platform,
+            Platform::OpenSource
+        );
+        assert_eq!(
+            evidence(&[], &[], false).choose().platform,
+            Platform::Generic
+        );
+        assert!(
+            evidence(&[], &["codex"], false)
+                .choose()
+                .reason
+                .contains("codex CLI")
+        );
     }
 
     #[test]
@@ -314,8 +356,14 @@ mod tests {
         assert_eq!(
             server_candidates(env),
             vec![
-                ("OLLAMA_HOST".to_string(), "http://127.0.0.1:11434/api/tags".to_string()),
-                ("OPENAI_BASE_URL".to_string(), "http://localhost:8000/v1/models".to_string()),
+                (
+                    "OLLAMA_HOST".to_string(),
+                    "http://127.0.0.1:11434/api/tags".to_string()
+                ),
+                (
+                    "OPENAI_BASE_URL".to_string(),
+                    "http://localhost:8000/v1/models".to_string()
+                ),
             ]
         );
     }

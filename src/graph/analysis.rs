@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::schedule::{auto_waves, list_schedule, waves_schedule};
 use super::Dag;
-use crate::plan::duration::format_duration;
+use super::schedule::{auto_waves, list_schedule, waves_schedule};
 use crate::plan::Plan;
+use crate::plan::duration::format_duration;
 
 /// Settings for an analysis.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +128,8 @@ pub fn analyze(plan: &Plan, options: AnalysisOptions) -> (Analysis, Dag) {
     let total: f64 = dag.duration.iter().sum();
     let auto = options.auto_waves_batch.map(|batch| {
         let composed = auto_waves(&dag, batch);
-        let as_waves: Vec<(Vec<usize>, bool)> = composed.iter().map(|w| (w.clone(), true)).collect();
+        let as_waves: Vec<(Vec<usize>, bool)> =
+            composed.iter().map(|w| (w.clone(), true)).collect();
         let t = waves_schedule(&dag, &as_waves, slots);
         AutoWaves {
             batch_size: batch,
@@ -193,7 +194,10 @@ impl Analysis {
                 preview(&self.unestimated_agents)
             );
         }
-        let _ = writeln!(out, "\nDependency levels (the minimal waves the dependencies allow):");
+        let _ = writeln!(
+            out,
+            "\nDependency levels (the minimal waves the dependencies allow):"
+        );
         for (i, level) in self.levels.iter().enumerate() {
             let _ = writeln!(out, "  level {}: {}", i + 1, preview(level));
         }
@@ -205,7 +209,11 @@ impl Analysis {
         );
         let _ = writeln!(out, "Total work: {}", self.total_work.human);
         let _ = writeln!(out, "\nPlan waves at concurrency {}:", self.concurrency);
-        let _ = writeln!(out, "  {:<20} {:>6} {:>9} {:>9} {:>9} {:>10}", "wave", "agents", "start", "length", "idle", "idle time");
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>6} {:>9} {:>9} {:>9} {:>10}",
+            "wave", "agents", "start", "length", "idle", "idle time"
+        );
         for w in &self.waves {
             let _ = writeln!(
                 out,
@@ -220,8 +228,16 @@ impl Analysis {
             );
         }
         let _ = writeln!(out, "\nEstimated makespan:");
-        let _ = writeln!(out, "  plan waves:              {}", self.waves_makespan.human);
-        let _ = writeln!(out, "  dependencies only:       {}", self.dependency_makespan.human);
+        let _ = writeln!(
+            out,
+            "  plan waves:              {}",
+            self.waves_makespan.human
+        );
+        let _ = writeln!(
+            out,
+            "  dependencies only:       {}",
+            self.dependency_makespan.human
+        );
         let _ = writeln!(out, "  lower bound:             {}", self.lower_bound.human);
         if let Some(auto) = &self.auto_waves {
             let _ = writeln!(
@@ -242,7 +258,11 @@ fn preview(ids: &[String]) -> String {
     if ids.len() <= SHOWN {
         ids.join(", ")
     } else {
-        format!("{}, … ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN)
+        format!(
+            "{}, … ({} more)",
+            ids[..SHOWN].join(", "),
+            ids.len() - SHOWN
+        )
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use super::Dag;
-use crate::plan::duration::format_duration;
 use crate::plan::Plan;
+use crate::plan::duration::format_duration;
 
 fn label(dag: &Dag, n: usize) -> String {
     let duration = format_duration(std::time::Duration::from_secs_f64(dag.duration[n]));
@@ -26,7 +26,11 @@ pub fn mermaid(plan: &Plan, dag: &Dag, critical: &[usize]) -> String {
     let mut out = String::from("flowchart LR\n");
     let mut n = 0;
     for (w, wave) in plan.waves.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph wave{w}[\"{}\"]", escape_mermaid(&wave.wave_id));
+        let _ = writeln!(
+            out,
+            "  subgraph wave{w}[\"{}\"]",
+            escape_mermaid(&wave.wave_id)
+        );
         for _ in &wave.agents {
             let _ = writeln!(out, "    a{n}[\"{}\"]", escape_mermaid(&label(dag, n)));
             n += 1;
@@ -72,17 +76,26 @@ fn escape_dot(text: &str) -> String {
 pub fn dot(plan: &Plan, dag: &Dag, critical: &[usize]) -> String {
     let on_path: HashSet<usize> = critical.iter().copied().collect();
     let path_edges = critical_edges(critical);
-    let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+    let mut out =
+        String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
     let mut n = 0;
     for (w, wave) in plan.waves.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph cluster_{w} {{\n    label=\"{}\";", escape_dot(&wave.wave_id));
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{w} {{\n    label=\"{}\";",
+            escape_dot(&wave.wave_id)
+        );
         for _ in &wave.agents {
             let style = if on_path.contains(&n) {
                 ", color=\"#d62728\", penwidth=3"
             } else {
                 ""
             };
-            let _ = writeln!(out, "    a{n} [label=\"{}\"{style}];", escape_dot(&label(dag, n)));
+            let _ = writeln!(
+                out,
+                "    a{n} [label=\"{}\"{style}];",
+                escape_dot(&label(dag, n))
+            );
             n += 1;
         }
         out.push_str("  }\n");

@@ -46,7 +46,9 @@ impl Dag {
         };
         let mut index: HashMap<&str, usize> = HashMap::with_capacity(count);
         for (w, _, agent) in plan.agents() {
-            index.entry(agent.agent_id.as_str()).or_insert(dag.ids.len());
+            index
+                .entry(agent.agent_id.as_str())
+                .or_insert(dag.ids.len());
             dag.ids.push(agent.agent_id.clone());
             dag.wave.push(w);
             dag.duration.push(
@@ -113,7 +115,11 @@ impl Dag {
         };
         let mut level = vec![0usize; self.len()];
         for &n in &order {
-            level[n] = self.deps[n].iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+            level[n] = self.deps[n]
+                .iter()
+                .map(|&d| level[d] + 1)
+                .max()
+                .unwrap_or(0);
         }
         let depth = level.iter().copied().max().map_or(0, |m| m + 1);
         let mut levels = vec![Vec::new(); depth];
@@ -156,7 +162,8 @@ impl Dag {
             }
             finish[n] = start + self.duration[n];
         }
-        let Some(end) = (0..self.len()).max_by(|&a, &b| finish[a].total_cmp(&finish[b]).then(b.cmp(&a)))
+        let Some(end) =
+            (0..self.len()).max_by(|&a, &b| finish[a].total_cmp(&finish[b]).then(b.cmp(&a)))
         else {
             return (Vec::new(), 0.0);
         };

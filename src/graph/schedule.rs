@@ -48,7 +48,9 @@ pub fn list_schedule(dag: &Dag, concurrency: usize) -> ListSchedule {
     let mut done = 0;
     while done < dag.len() {
         while running.len() < slots {
-            let Some((_, Reverse(n))) = ready.pop() else { break };
+            let Some((_, Reverse(n))) = ready.pop() else {
+                break;
+            };
             start[n] = now;
             running.push(Reverse((Time(now + dag.duration[n]), n)));
         }
@@ -86,7 +88,11 @@ pub struct WaveTiming {
 /// Estimates wave-by-wave execution: each wave starts when the previous one
 /// ended; a parallel wave runs its agents in plan order on `concurrency`
 /// slots, a sequential one runs them one after another.
-pub fn waves_schedule(dag: &Dag, waves: &[(Vec<usize>, bool)], concurrency: usize) -> Vec<WaveTiming> {
+pub fn waves_schedule(
+    dag: &Dag,
+    waves: &[(Vec<usize>, bool)],
+    concurrency: usize,
+) -> Vec<WaveTiming> {
     let slots = concurrency.max(1);
     let mut now = 0.0;
     let mut out = Vec::with_capacity(waves.len());
@@ -164,12 +170,14 @@ mod tests {
 
     fn chain_and_singles() -> Dag {
         // A(2h) → B(2h); C, D, E (1h each) independent.
-        dag(r#"{"orchestrationId":"x","executionMode":"continuous","waves":[{"waveId":"w","agents":[
+        dag(
+            r#"{"orchestrationId":"x","executionMode":"continuous","waves":[{"waveId":"w","agents":[
             {"agentId":"A","workDescription":"a","estimatedDuration":"2h"},
             {"agentId":"B","workDescription":"b","estimatedDuration":"2h","dependencies":["A"]},
             {"agentId":"C","workDescription":"c","estimatedDuration":"1h"},
             {"agentId":"D","workDescription":"d","estimatedDuration":"1h"},
-            {"agentId":"E","workDescription":"e","estimatedDuration":"1h"}]}]}"#)
+            {"agentId":"E","workDescription":"e","estimatedDuration":"1h"}]}]}"#,
+        )
     }
 
     #[test]

@@ -65,7 +65,13 @@ pub mod fields {
     /// Gate-stage members.
     pub const STAGE: &[&str] = &["gates", "failureAction", "successAction", "maxRetries"];
     /// Gate-definition members.
-    pub const GATE: &[&str] = &["command", "workingDirectory", "timeout", "parser", "junitPath"];
+    pub const GATE: &[&str] = &[
+        "command",
+        "workingDirectory",
+        "timeout",
+        "parser",
+        "junitPath",
+    ];
     /// Workspace members.
     pub const WORKSPACE: &[&str] = &["baseBranch", "integrationBranch", "setup"];
 }
@@ -137,7 +143,9 @@ impl Decoder {
                     let diagnostic = Diagnostic {
                         severity: self.lenient_severity(),
                         code: "duplicate-key",
-                        message: format!("{name:?} is written more than once; the last one is used"),
+                        message: format!(
+                            "{name:?} is written more than once; the last one is used"
+                        ),
                         path: obj.path.key(name),
                         span: Some(key.span),
                         help: None,
@@ -221,7 +229,10 @@ impl Decoder {
                     self.error(
                         "invalid-value",
                         path,
-                        format!("must be a whole number from {min} to {}, found {i}", u32::MAX),
+                        format!(
+                            "must be a whole number from {min} to {}, found {i}",
+                            u32::MAX
+                        ),
                     );
                     None
                 }
@@ -243,7 +254,11 @@ impl Decoder {
             }
         };
         if !value.is_finite() || value < 0.0 {
-            self.error("invalid-value", path, format!("must be zero or more, found {value}"));
+            self.error(
+                "invalid-value",
+                path,
+                format!("must be zero or more, found {value}"),
+            );
             return None;
         }
         Some(value)
@@ -304,7 +319,9 @@ impl Decoder {
     }
 
     fn string_list(&mut self, node: &Node, path: &PlanPath) -> Vec<String> {
-        self.list(node, path, |d, n, p| d.non_empty_string(n, p).unwrap_or_default())
+        self.list(node, path, |d, n, p| {
+            d.non_empty_string(n, p).unwrap_or_default()
+        })
     }
 
     fn map<T>(
@@ -323,7 +340,10 @@ impl Decoder {
                 let diagnostic = Diagnostic {
                     severity: self.lenient_severity(),
                     code: "duplicate-key",
-                    message: format!("{:?} is written more than once; the last one is used", key.name),
+                    message: format!(
+                        "{:?} is written more than once; the last one is used",
+                        key.name
+                    ),
                     path: member_path.clone(),
                     span: Some(key.span),
                     help: None,
@@ -377,9 +397,17 @@ impl Decoder {
                 path.clone()
             };
             if p.starts_with('/') {
-                self.error("invalid-value", &item_path, format!("scope {p:?} must be relative to the repository"));
+                self.error(
+                    "invalid-value",
+                    &item_path,
+                    format!("scope {p:?} must be relative to the repository"),
+                );
             } else if p.split(['/', '\\']).any(|c| c == "..") {
-                self.error("invalid-value", &item_path, format!("scope {p:?} must not leave the repository (\"..\")"));
+                self.error(
+                    "invalid-value",
+                    &item_path,
+                    format!("scope {p:?} must not leave the repository (\"..\")"),
+                );
             }
         }
         Some(Scope::new(paths))
@@ -549,9 +577,7 @@ impl Decoder {
             rules.conflict_handling = self.enumeration(n, &p).unwrap_or_default();
         }
         if let Some((n, p)) = self.take(&mut obj, "progressReporting") {
-            rules.progress_reporting = self
-                .parsed(n, &p, "invalid-duration")
-                .unwrap_or_default();
+            rules.progress_reporting = self.parsed(n, &p, "invalid-duration").unwrap_or_default();
         }
         if let Some((n, p)) = self.take(&mut obj, "failureStrategy") {
             rules.failure_strategy = self.enumeration(n, &p).unwrap_or_default();
@@ -633,7 +659,10 @@ impl Decoder {
 /// The span of an object key, for callers that want to point at a member name.
 pub fn key_span(node: &Node, name: &str) -> Option<Span> {
     match &node.value {
-        Value::Object(members) => members.iter().find(|(k, _)| k.name == name).map(|(k, _)| k.span),
+        Value::Object(members) => members
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, _)| k.span),
         _ => None,
     }
 }

@@ -68,9 +68,7 @@ impl Diagnostic {
 
     /// Resolves file, line and column.
     pub fn locate(&self, source: &SourceText, tree: Option<&Node>) -> LocatedDiagnostic {
-        let span = self
-            .span
-            .or_else(|| tree.map(|t| t.find(&self.path).span));
+        let span = self.span.or_else(|| tree.map(|t| t.find(&self.path).span));
         LocatedDiagnostic {
             severity: self.severity,
             code: self.code,

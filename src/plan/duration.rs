@@ -164,7 +164,10 @@ impl FromStr for ProgressReporting {
                 interval: None,
             });
         }
-        let spec = text.strip_prefix("every-").unwrap_or(text).replace('-', " ");
+        let spec = text
+            .strip_prefix("every-")
+            .unwrap_or(text)
+            .replace('-', " ");
         let interval = parse_duration(&spec).map_err(|_| {
             DurationError(format!(
                 "invalid progressReporting {text:?} (write e.g. \"every-30-min\", \"every-2-hours\", \"15m\" or \"off\")"
@@ -215,7 +218,12 @@ mod tests {
             let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains("duration"), "{bad}: {err}");
         }
-        assert!(parse_duration("90").unwrap_err().to_string().contains("missing unit"));
+        assert!(
+            parse_duration("90")
+                .unwrap_err()
+                .to_string()
+                .contains("missing unit")
+        );
     }
 
     #[test]

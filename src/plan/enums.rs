@@ -27,7 +27,10 @@ impl UnknownValue {
                 names.join(", ")
             )
         } else {
-            format!("unknown value {value:?}; expected one of: {}", names.join(", "))
+            format!(
+                "unknown value {value:?}; expected one of: {}",
+                names.join(", ")
+            )
         };
         if let Some(s) = &suggestion {
             message.push_str(&format!(" (did you mean {s:?}?)"));
@@ -276,7 +279,10 @@ mod tests {
     fn accepts_canonical_names_and_aliases() {
         assert_eq!("auto-detect".parse::<Platform>().unwrap(), Platform::Auto);
         assert_eq!("auto".parse::<Platform>().unwrap(), Platform::Auto);
-        assert_eq!("open-source".parse::<Platform>().unwrap(), Platform::OpenSource);
+        assert_eq!(
+            "open-source".parse::<Platform>().unwrap(),
+            Platform::OpenSource
+        );
         assert_eq!(Platform::Auto.to_string(), "auto");
         assert_eq!("junit".parse::<GateParser>().unwrap(), GateParser::JunitXml);
     }
@@ -285,7 +291,11 @@ mod tests {
     fn unknown_values_suggest_the_closest_name() {
         let err = "cluade".parse::<Platform>().unwrap_err();
         assert_eq!(err.suggestion.as_deref(), Some("claude"));
-        assert!(err.message.contains("did you mean \"claude\""), "{}", err.message);
+        assert!(
+            err.message.contains("did you mean \"claude\""),
+            "{}",
+            err.message
+        );
         let err = "banana".parse::<Platform>().unwrap_err();
         assert_eq!(err.suggestion, None);
     }

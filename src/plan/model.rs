@@ -218,7 +218,9 @@ impl CommandSpec {
             CommandSpec::Argv(argv) => argv
                 .iter()
                 .map(|a| {
-                    if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
+                    if a.is_empty()
+                        || a.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c))
+                    {
                         format!("'{}'", a.replace('\'', "'\\''"))
                     } else {
                         a.clone()
@@ -383,10 +385,12 @@ pub struct Workspace {
 impl Plan {
     /// Every agent with its wave index and position in the wave, in plan order.
     pub fn agents(&self) -> impl Iterator<Item = (usize, usize, &Agent)> {
-        self.waves
-            .iter()
-            .enumerate()
-            .flat_map(|(w, wave)| wave.agents.iter().enumerate().map(move |(a, agent)| (w, a, agent)))
+        self.waves.iter().enumerate().flat_map(|(w, wave)| {
+            wave.agents
+                .iter()
+                .enumerate()
+                .map(move |(a, agent)| (w, a, agent))
+        })
     }
 
     /// Number of agents in all waves.

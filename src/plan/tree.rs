@@ -70,9 +70,10 @@ impl Node {
         let mut node = self;
         for segment in path.segments() {
             let next = match (segment, &node.value) {
-                (Segment::Key(name), Value::Object(members)) => {
-                    members.iter().find(|(k, _)| &k.name == name).map(|(_, n)| n)
-                }
+                (Segment::Key(name), Value::Object(members)) => members
+                    .iter()
+                    .find(|(k, _)| &k.name == name)
+                    .map(|(_, n)| n),
                 (Segment::Index(i), Value::Array(items)) => items.get(*i),
                 _ => None,
             };

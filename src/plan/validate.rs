@@ -29,7 +29,11 @@ pub struct ValidateOptions {
 }
 
 fn agent_path(w: usize, a: usize) -> PlanPath {
-    PlanPath::root().key("waves").index(w).key("agents").index(a)
+    PlanPath::root()
+        .key("waves")
+        .index(w)
+        .key("agents")
+        .index(a)
 }
 
 /// Runs every semantic rule and returns the problems found.
@@ -69,7 +73,10 @@ fn check_identities<'p>(plan: &'p Plan, out: &mut Vec<Diagnostic>) -> AgentIndex
                 out.push(Diagnostic::error(
                     "duplicate-id",
                     wave_path.key("waveId"),
-                    format!("duplicate waveId {:?} (first defined at waves[{first}])", wave.wave_id),
+                    format!(
+                        "duplicate waveId {:?} (first defined at waves[{first}])",
+                        wave.wave_id
+                    ),
                 ));
             } else {
                 waves.insert(&wave.wave_id, w);
@@ -231,11 +238,18 @@ fn check_gates(plan: &Plan, out: &mut Vec<Diagnostic>) {
     for (key, stage) in &plan.quality_gates {
         let stage_path = PlanPath::root().key("qualityGates").key(key);
         if !stage_targets.contains(key) {
-            let mut message = format!("{key:?} is not a wave id, a wave position (wave1…wave{}) or \"final\"", plan.waves.len());
+            let mut message = format!(
+                "{key:?} is not a wave id, a wave position (wave1…wave{}) or \"final\"",
+                plan.waves.len()
+            );
             if let Some(s) = suggest(key, stage_targets.iter().map(String::as_str)) {
                 message.push_str(&format!(" (did you mean {s:?}?)"));
             }
-            out.push(Diagnostic::error("unknown-gate-stage", stage_path.clone(), message));
+            out.push(Diagnostic::error(
+                "unknown-gate-stage",
+                stage_path.clone(),
+                message,
+            ));
         }
         for (k, gate) in stage.gates.iter().enumerate() {
             check(gate, stage_path.key("gates").index(k), out);
@@ -251,7 +265,11 @@ fn check_gates(plan: &Plan, out: &mut Vec<Diagnostic>) {
                 if let Some(s) = suggest(target, stage_targets.iter().map(String::as_str)) {
                     message.push_str(&format!(" (did you mean \"proceed-to-{s}\"?)"));
                 }
-                out.push(Diagnostic::error("unknown-value", stage_path.key("successAction"), message));
+                out.push(Diagnostic::error(
+                    "unknown-value",
+                    stage_path.key("successAction"),
+                    message,
+                ));
             }
         }
     }
@@ -303,8 +321,9 @@ fn check_scopes(plan: &Plan, out: &mut Vec<Diagnostic>) {
                 let path = agent_path(w, second).key("scope");
                 let help = "agents of one parallel wave should not share files: narrow the scopes, or move one agent to another wave";
                 out.push(if strict {
-                    Diagnostic::error("scope-overlap", path, message)
-                        .with_help("conflictHandling is \"strict\", which refuses overlapping scopes")
+                    Diagnostic::error("scope-overlap", path, message).with_help(
+                        "conflictHandling is \"strict\", which refuses overlapping scopes",
+                    )
                 } else {
                     Diagnostic::warning("scope-overlap", path, message).with_help(help)
                 });

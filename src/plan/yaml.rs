@@ -80,12 +80,8 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut alias_budget = MAX_ALIAS_NODES;
 
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| {
-            error(
-                e.info().to_string(),
-                index.offset(e.marker()),
-            )
-        })?;
+        let (event, span) =
+            next.map_err(|e| error(e.info().to_string(), index.offset(e.marker())))?;
         let span = index.span(&span);
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
@@ -163,7 +159,10 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                     members,
                     ..
                 }) => Some((
-                    Node::new(Value::Object(members), Span::new(start, span.end.max(start))),
+                    Node::new(
+                        Value::Object(members),
+                        Span::new(start, span.end.max(start)),
+                    ),
                     anchor,
                 )),
                 _ => return Err(error("unbalanced mapping end", span.start)),
@@ -307,7 +306,12 @@ mod tests {
 
     #[test]
     fn rejects_multiple_documents_empty_input_and_deep_nesting() {
-        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(
+            parse("a: 1\n---\nb: 2\n")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         assert!(parse("").unwrap_err().message.contains("empty"));
         let deep = "[".repeat(100_000);
         assert!(parse(&deep).is_err());

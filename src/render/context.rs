@@ -124,10 +124,14 @@ pub struct RenderContext {
 
 fn preset_description(name: &str) -> &'static str {
     match name {
-        "unit-tests" => "the project's unit tests (cargo test, npm test, pytest or go test, from the scope's project files)",
+        "unit-tests" => {
+            "the project's unit tests (cargo test, npm test, pytest or go test, from the scope's project files)"
+        }
         "integration-tests" => "the project's integration tests",
         "linting" => "the project's linters (cargo clippy, npm run lint, ruff or go vet)",
-        "security-scan" | "security-audit" => "a dependency and security audit (cargo audit, npm audit, pip-audit)",
+        "security-scan" | "security-audit" => {
+            "a dependency and security audit (cargo audit, npm audit, pip-audit)"
+        }
         "performance-tests" => "the project's benchmarks or performance tests",
         "e2e-tests" => "the end-to-end test suite",
         "documentation" => "documentation build and checks",
@@ -158,7 +162,9 @@ pub fn build_context(plan: &Plan) -> RenderContext {
             wave_id: wave.wave_id.clone(),
             parallel: wave.parallel,
             description: wave.description.clone(),
-            stage: plan.gate_stage_for_wave(w).map(|(k, s)| StageView::new(k, s)),
+            stage: plan
+                .gate_stage_for_wave(w)
+                .map(|(k, s)| StageView::new(k, s)),
             agents: wave
                 .agents
                 .iter()
@@ -181,7 +187,11 @@ pub fn build_context(plan: &Plan) -> RenderContext {
                             format!("./{}", dir.trim_start_matches("./"))
                         },
                         branch: agent.branch.clone().unwrap_or_else(|| {
-                            format!("llmo/{}/{}", plan.orchestration_id, agent.agent_id.to_lowercase())
+                            format!(
+                                "llmo/{}/{}",
+                                plan.orchestration_id,
+                                agent.agent_id.to_lowercase()
+                            )
                         }),
                         estimated_duration: agent.estimated_duration.map(|d| d.to_string()),
                         dependencies: agent.dependencies.clone(),
@@ -190,7 +200,13 @@ pub fn build_context(plan: &Plan) -> RenderContext {
                         ident: agent
                             .agent_id
                             .chars()
-                            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() {
+                                    c.to_ascii_lowercase()
+                                } else {
+                                    '_'
+                                }
+                            })
                             .collect(),
                         prompt: String::new(),
                     }
@@ -215,7 +231,9 @@ pub fn build_context(plan: &Plan) -> RenderContext {
         .map(|name| {
             let how = match plan.gates.get(&name) {
                 Some(def) => format!("`{}`", def.command.display()),
-                None if PRESET_GATE_NAMES.contains(&name.as_str()) => preset_description(&name).to_string(),
+                None if PRESET_GATE_NAMES.contains(&name.as_str()) => {
+                    preset_description(&name).to_string()
+                }
                 None => preset_description("").to_string(),
             };
             GateView { name, how }

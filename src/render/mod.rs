@@ -63,12 +63,24 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("claude.md", include_str!("../../templates/claude.md")),
     ("gpt.py", include_str!("../../templates/gpt.py")),
     ("gemini.md", include_str!("../../templates/gemini.md")),
-    ("open-source.md", include_str!("../../templates/open-source.md")),
+    (
+        "open-source.md",
+        include_str!("../../templates/open-source.md"),
+    ),
     ("generic.md", include_str!("../../templates/generic.md")),
     ("agent.md", include_str!("../../templates/agent.md")),
-    ("partials/status-protocol.md", include_str!("../../templates/partials/status-protocol.md")),
-    ("partials/quality-gates.md", include_str!("../../templates/partials/quality-gates.md")),
-    ("partials/error-recovery.md", include_str!("../../templates/partials/error-recovery.md")),
+    (
+        "partials/status-protocol.md",
+        include_str!("../../templates/partials/status-protocol.md"),
+    ),
+    (
+        "partials/quality-gates.md",
+        include_str!("../../templates/partials/quality-gates.md"),
+    ),
+    (
+        "partials/error-recovery.md",
+        include_str!("../../templates/partials/error-recovery.md"),
+    ),
 ];
 
 /// A template failed to load or render.
@@ -116,7 +128,11 @@ pub struct Rendered {
 }
 
 /// Renders a plan for a platform, optionally with a replacement main template.
-pub fn render(plan: &Plan, platform: RenderPlatform, template: Option<&str>) -> Result<Rendered, RenderError> {
+pub fn render(
+    plan: &Plan,
+    platform: RenderPlatform,
+    template: Option<&str>,
+) -> Result<Rendered, RenderError> {
     let env = environment(template)?;
     let mut ctx = build_context(plan);
     // Per-agent prompts first: several platforms embed them.
@@ -141,7 +157,11 @@ pub fn render(plan: &Plan, platform: RenderPlatform, template: Option<&str>) -> 
         }
     }
     ctx.plan_json_literal = plan_json_literal(&ctx);
-    let name = if template.is_some() { "override" } else { platform.template_name() };
+    let name = if template.is_some() {
+        "override"
+    } else {
+        platform.template_name()
+    };
     let document = env.get_template(name)?.render(&ctx)?;
     let batch_jsonl = (platform == RenderPlatform::Gemini).then(|| gemini_batch(&ctx));
     Ok(Rendered {
