@@ -13,7 +13,6 @@ use super::diagnostics::{Diagnostic, Severity};
 use super::enums::{UnknownValue, suggest};
 use super::model::*;
 use super::path::PlanPath;
-use super::source::Span;
 use super::tree::{Key, Node, Value};
 
 /// Options that change how strictly a plan is read.
@@ -653,16 +652,5 @@ impl Decoder {
         }
         self.finish(obj, fields::WORKSPACE);
         Some(ws)
-    }
-}
-
-/// The span of an object key, for callers that want to point at a member name.
-pub fn key_span(node: &Node, name: &str) -> Option<Span> {
-    match &node.value {
-        Value::Object(members) => members
-            .iter()
-            .find(|(k, _)| k.name == name)
-            .map(|(k, _)| k.span),
-        _ => None,
     }
 }

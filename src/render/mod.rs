@@ -91,10 +91,10 @@ pub struct RenderError(String);
 impl From<minijinja::Error> for RenderError {
     fn from(err: minijinja::Error) -> Self {
         let mut message = err.to_string();
-        if let (Some(name), Some(line)) = (err.name(), err.line()) {
-            if !message.contains(name) {
-                message = format!("{name}:{line}: {message}");
-            }
+        if let (Some(name), Some(line)) = (err.name(), err.line())
+            && !message.contains(name)
+        {
+            message = format!("{name}:{line}: {message}");
         }
         RenderError(message)
     }
