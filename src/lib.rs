@@ -9,4 +9,5 @@ pub mod cli;
 pub mod drivers;
 pub mod graph;
 pub mod plan;
+pub mod protocol;
 pub mod render;
