@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod drivers;
 pub mod graph;
+pub mod journal;
 pub mod plan;
 pub mod protocol;
 pub mod render;

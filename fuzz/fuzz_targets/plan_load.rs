@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, bytes)) = data.split_first() else {
         return;
     };
-    let name = if selector & 1 == 0 { "plan.json" } else { "plan.yaml" };
+    let name = if selector & 1 == 0 {
+        "plan.json"
+    } else {
+        "plan.yaml"
+    };
     let mode = match (selector >> 2) & 3 {
         0 => None,
         1 => Some(ExecutionMode::Waves),

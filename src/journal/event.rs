@@ -1,0 +1,201 @@
+//! The one event model of a run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ErrorReport, GateLine, ProgressReport, ReportedStatus};
+
+/// How one attempt of an agent ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum AgentOutcome {
+    /// The work is done.
+    Completed {
+        /// True when it ended without a COMPLETE marker (completed with a warning).
+        without_marker: bool,
+    },
+    /// The attempt failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Killed at its time limit.
+    TimedOut,
+    /// Killed by the silence watchdog.
+    Stalled,
+    /// Cancelled by the orchestrator (stop-all, Ctrl-C).
+    Cancelled,
+}
+
+impl AgentOutcome {
+    /// True for [`AgentOutcome::Completed`].
+    pub fn is_success(&self) -> bool {
+        matches!(self, AgentOutcome::Completed { .. })
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// Every agent completed and every gate passed.
+    Succeeded,
+    /// Some agents or gates failed.
+    Failed,
+    /// Waiting for a person.
+    Paused,
+    /// Stopped by Ctrl-C or a signal; resumable.
+    Interrupted,
+}
+
+/// Something that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Event {
+    /// The run began with this plan (the plan is stored as JSON).
+    RunStarted {
+        /// Run id.
+        run_id: String,
+        /// The plan as it will be executed.
+        plan: serde_json::Value,
+    },
+    /// A resumed run continues.
+    RunResumed,
+    /// An agent attempt started.
+    AgentStarted {
+        /// Agent id.
+        agent: String,
+        /// 1-based attempt.
+        attempt: u32,
+    },
+    /// A STATUS marker (or `report_status` call).
+    AgentStatus {
+        /// Agent id.
+        agent: String,
+        /// What it reported.
+        status: ReportedStatus,
+        /// Text after the marker.
+        text: String,
+    },
+    /// A progress report.
+    AgentReport {
+        /// Agent id.
+        agent: String,
+        /// The report.
+        report: ProgressReport,
+    },
+    /// An `[ERROR: ...]` block.
+    AgentError {
+        /// Agent id.
+        agent: String,
+        /// The block.
+        report: ErrorReport,
+    },
+    /// A `[GATE: ...]` line written by an agent (a claim, not a gate result).
+    AgentGateClaim {
+        /// Agent id.
+        agent: String,
+        /// The line.
+        line: GateLine,
+    },
+    /// An attempt ended.
+    AgentFinished {
+        /// Agent id.
+        agent: String,
+        /// Attempt that ended.
+        attempt: u32,
+        /// How.
+        outcome: AgentOutcome,
+        /// Process exit code, when there was a process.
+        exit_code: Option<i32>,
+    },
+    /// Another attempt will follow after a delay.
+    AgentRetrying {
+        /// Agent id.
+        agent: String,
+        /// The attempt that will run next.
+        next_attempt: u32,
+        /// Delay before it, in milliseconds.
+        delay_ms: u64,
+        /// The failure that causes the retry (given to the next attempt).
+        reason: String,
+    },
+    /// The agent cannot run because a dependency failed.
+    AgentBlocked {
+        /// Agent id.
+        agent: String,
+        /// The failed dependency.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// A wave started.
+    WaveStarted {
+        /// Wave id.
+        wave: String,
+    },
+    /// A wave finished.
+    WaveFinished {
+        /// Wave id.
+        wave: String,
+        /// All its agents completed.
+        ok: bool,
+    },
+    /// The run stopped before finishing (Ctrl-C, signal); resumable.
+    RunInterrupted {
+        /// Why.
+        reason: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// How.
+        outcome: RunOutcome,
+    },
+}
+
+impl Event {
+    /// The agent the event is about, if any.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Event::AgentStarted { agent, .. }
+            | Event::AgentStatus { agent, .. }
+            | Event::AgentReport { agent, .. }
+            | Event::AgentError { agent, .. }
+            | Event::AgentGateClaim { agent, .. }
+            | Event::AgentFinished { agent, .. }
+            | Event::AgentRetrying { agent, .. }
+            | Event::AgentBlocked { agent, .. } => Some(agent),
+            _ => None,
+        }
+    }
+
+    /// The event's type name, as stored in the journal's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "RunStarted",
+            Event::RunResumed => "RunResumed",
+            Event::AgentStarted { .. } => "AgentStarted",
+            Event::AgentStatus { .. } => "AgentStatus",
+            Event::AgentReport { .. } => "AgentReport",
+            Event::AgentError { .. } => "AgentError",
+            Event::AgentGateClaim { .. } => "AgentGateClaim",
+            Event::AgentFinished { .. } => "AgentFinished",
+            Event::AgentRetrying { .. } => "AgentRetrying",
+            Event::AgentBlocked { .. } => "AgentBlocked",
+            Event::WaveStarted { .. } => "WaveStarted",
+            Event::WaveFinished { .. } => "WaveFinished",
+            Event::RunInterrupted { .. } => "RunInterrupted",
+            Event::RunFinished { .. } => "RunFinished",
+        }
+    }
+}
+
+/// An event as stored: its sequence number and time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// 1-based position in the journal.
+    pub seq: i64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The event.
+    pub event: Event,
+}

@@ -1,0 +1,11 @@
+//! The journal: every state change of a run is an [`Event`] appended here
+//! before it takes effect, and [`RunState`] is a fold over the events. `status`,
+//! `resume` and the reports all replay the same journal, so they cannot disagree.
+
+pub mod event;
+pub mod state;
+pub mod store;
+
+pub use event::{AgentOutcome, Event, EventRecord, RunOutcome};
+pub use state::{AgentPhase, AgentState, RunState};
+pub use store::{Journal, JournalError};

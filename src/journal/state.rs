@@ -1,0 +1,427 @@
+//! [`RunState`]: the state of a run, derived only by applying events in order.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::event::{AgentOutcome, Event, EventRecord, RunOutcome};
+use crate::protocol::{ErrorReport, ReportedStatus};
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentPhase {
+    /// Not started yet.
+    Pending,
+    /// An attempt is running.
+    Running,
+    /// Waiting to retry after a failed attempt.
+    Retrying,
+    /// Done.
+    Completed,
+    /// Failed for good.
+    Failed,
+    /// Cannot run: a dependency failed.
+    Blocked,
+}
+
+impl AgentPhase {
+    /// Completed, failed or blocked: nothing more will happen.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            AgentPhase::Completed | AgentPhase::Failed | AgentPhase::Blocked
+        )
+    }
+}
+
+/// One agent's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentState {
+    /// Agent id.
+    pub id: String,
+    /// Phase.
+    pub phase: AgentPhase,
+    /// Latest attempt number (0 before the first start).
+    pub attempt: u32,
+    /// Reported progress, 0–100.
+    pub progress: u8,
+    /// Latest STATUS marker.
+    pub last_status: Option<ReportedStatus>,
+    /// Text of the latest STATUS marker.
+    pub last_status_text: String,
+    /// Completed tasks from the latest progress report.
+    pub completed_tasks: Vec<String>,
+    /// Remaining tasks from the latest progress report.
+    pub remaining_tasks: Vec<String>,
+    /// Blockers (from reports, BLOCKED markers, or a failed dependency).
+    pub blockers: Vec<String>,
+    /// Estimated completion from the latest report.
+    pub estimated_completion: Option<String>,
+    /// `[ERROR: ...]` blocks and failure reasons.
+    pub errors: Vec<ErrorReport>,
+    /// Why the last attempt failed (given to the next one as retry context).
+    pub last_failure: Option<String>,
+    /// Outcome of the last finished attempt.
+    pub outcome: Option<AgentOutcome>,
+    /// Exit code of the last finished attempt.
+    pub exit_code: Option<i32>,
+    /// When the first attempt started (ms since epoch).
+    pub started_at_ms: Option<i64>,
+    /// When the agent reached a terminal phase.
+    pub finished_at_ms: Option<i64>,
+}
+
+impl AgentState {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            phase: AgentPhase::Pending,
+            attempt: 0,
+            progress: 0,
+            last_status: None,
+            last_status_text: String::new(),
+            completed_tasks: Vec::new(),
+            remaining_tasks: Vec::new(),
+            blockers: Vec::new(),
+            estimated_completion: None,
+            errors: Vec::new(),
+            last_failure: None,
+            outcome: None,
+            exit_code: None,
+            started_at_ms: None,
+            finished_at_ms: None,
+        }
+    }
+}
+
+/// The state of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    /// Run id.
+    pub run_id: String,
+    /// The plan, as started.
+    pub plan: Option<serde_json::Value>,
+    /// Agents by id.
+    pub agents: BTreeMap<String, AgentState>,
+    /// Waves started, in order.
+    pub waves_started: Vec<String>,
+    /// Waves finished, with success.
+    pub waves_finished: Vec<(String, bool)>,
+    /// How the run ended, if it did.
+    pub outcome: Option<RunOutcome>,
+    /// Interruptions so far.
+    pub interruptions: u32,
+    /// Last applied sequence number.
+    pub last_seq: i64,
+}
+
+impl RunState {
+    /// Replays records in order.
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Self {
+        let mut state = RunState::default();
+        for record in records {
+            state.apply(record);
+        }
+        state
+    }
+
+    fn agent(&mut self, id: &str) -> &mut AgentState {
+        self.agents
+            .entry(id.to_string())
+            .or_insert_with(|| AgentState::new(id))
+    }
+
+    /// Applies one event. The only place run state changes.
+    pub fn apply(&mut self, record: &EventRecord) {
+        self.last_seq = record.seq;
+        let at = record.at_ms;
+        match &record.event {
+            Event::RunStarted { run_id, plan } => {
+                self.run_id = run_id.clone();
+                self.plan = Some(plan.clone());
+                for id in plan_agent_ids(plan) {
+                    self.agent(&id);
+                }
+            }
+            Event::RunResumed => self.outcome = None,
+            Event::AgentStarted { agent, attempt } => {
+                let a = self.agent(agent);
+                a.phase = AgentPhase::Running;
+                a.attempt = *attempt;
+                a.started_at_ms.get_or_insert(at);
+            }
+            Event::AgentStatus {
+                agent,
+                status,
+                text,
+            } => {
+                let a = self.agent(agent);
+                a.last_status = Some(*status);
+                a.last_status_text = text.clone();
+                match status {
+                    ReportedStatus::Progress(p) => a.progress = *p,
+                    ReportedStatus::Complete => a.progress = 100,
+                    ReportedStatus::Blocked if !text.is_empty() => {
+                        if !a.blockers.contains(text) {
+                            a.blockers.push(text.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::AgentReport { agent, report } => {
+                let a = self.agent(agent);
+                a.completed_tasks = report.completed_tasks.clone();
+                a.remaining_tasks = report.remaining_tasks.clone();
+                a.blockers = report.blockers.clone();
+                a.estimated_completion = report.estimated_completion.clone();
+                if let Some(ReportedStatus::Progress(p)) = report.status {
+                    a.progress = p;
+                }
+            }
+            Event::AgentError { agent, report } => self.agent(agent).errors.push(report.clone()),
+            Event::AgentGateClaim { .. } => {}
+            Event::AgentFinished {
+                agent,
+                attempt,
+                outcome,
+                exit_code,
+            } => {
+                let a = self.agent(agent);
+                a.attempt = *attempt;
+                a.exit_code = *exit_code;
+                a.outcome = Some(outcome.clone());
+                match outcome {
+                    AgentOutcome::Completed { .. } => {
+                        a.phase = AgentPhase::Completed;
+                        a.progress = 100;
+                        a.finished_at_ms = Some(at);
+                    }
+                    AgentOutcome::Cancelled => a.phase = AgentPhase::Pending,
+                    AgentOutcome::Failed { reason } => {
+                        a.phase = AgentPhase::Failed;
+                        a.last_failure = Some(reason.clone());
+                        a.finished_at_ms = Some(at);
+                    }
+                    AgentOutcome::TimedOut | AgentOutcome::Stalled => {
+                        a.phase = AgentPhase::Failed;
+                        a.last_failure = Some(if *outcome == AgentOutcome::TimedOut {
+                            "timed out".into()
+                        } else {
+                            "stalled: no output for too long".into()
+                        });
+                        a.finished_at_ms = Some(at);
+                    }
+                }
+            }
+            Event::AgentRetrying { agent, reason, .. } => {
+                let a = self.agent(agent);
+                a.phase = AgentPhase::Retrying;
+                a.last_failure = Some(reason.clone());
+                a.finished_at_ms = None;
+            }
+            Event::AgentBlocked { agent, by, reason } => {
+                let a = self.agent(agent);
+                a.phase = AgentPhase::Blocked;
+                a.blockers = vec![format!("{by}: {reason}")];
+                a.finished_at_ms = Some(at);
+            }
+            Event::WaveStarted { wave } => self.waves_started.push(wave.clone()),
+            Event::WaveFinished { wave, ok } => self.waves_finished.push((wave.clone(), *ok)),
+            Event::RunInterrupted { .. } => {
+                self.interruptions += 1;
+                self.outcome = Some(RunOutcome::Interrupted);
+                for a in self.agents.values_mut() {
+                    if matches!(a.phase, AgentPhase::Running | AgentPhase::Retrying) {
+                        a.phase = AgentPhase::Pending;
+                    }
+                }
+            }
+            Event::RunFinished { outcome } => self.outcome = Some(*outcome),
+        }
+    }
+
+    /// Agents that completed (never run again on resume).
+    pub fn completed(&self) -> impl Iterator<Item = &AgentState> {
+        self.agents
+            .values()
+            .filter(|a| a.phase == AgentPhase::Completed)
+    }
+
+    /// Mean progress over all agents, 0–100.
+    pub fn overall_progress(&self) -> u8 {
+        if self.agents.is_empty() {
+            return 0;
+        }
+        let sum: u32 = self.agents.values().map(|a| u32::from(a.progress)).sum();
+        (sum / self.agents.len() as u32) as u8
+    }
+}
+
+fn plan_agent_ids(plan: &serde_json::Value) -> Vec<String> {
+    plan["waves"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|w| w["agents"].as_array().into_iter().flatten())
+        .filter_map(|a| a["agentId"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: i64, event: Event) -> EventRecord {
+        EventRecord {
+            seq,
+            at_ms: seq * 1000,
+            event,
+        }
+    }
+
+    #[test]
+    fn folds_a_run_with_a_retry_and_a_blocked_dependant() {
+        let plan = serde_json::json!({"waves": [{"agents": [{"agentId": "A"}, {"agentId": "B"}]}]});
+        let events = vec![
+            rec(
+                1,
+                Event::RunStarted {
+                    run_id: "r1".into(),
+                    plan,
+                },
+            ),
+            rec(
+                2,
+                Event::AgentStarted {
+                    agent: "A".into(),
+                    attempt: 1,
+                },
+            ),
+            rec(
+                3,
+                Event::AgentStatus {
+                    agent: "A".into(),
+                    status: ReportedStatus::Progress(50),
+                    text: "half".into(),
+                },
+            ),
+            rec(
+                4,
+                Event::AgentFinished {
+                    agent: "A".into(),
+                    attempt: 1,
+                    outcome: AgentOutcome::Failed {
+                        reason: "exit 1".into(),
+                    },
+                    exit_code: Some(1),
+                },
+            ),
+            rec(
+                5,
+                Event::AgentRetrying {
+                    agent: "A".into(),
+                    next_attempt: 2,
+                    delay_ms: 100,
+                    reason: "exit 1".into(),
+                },
+            ),
+            rec(
+                6,
+                Event::AgentStarted {
+                    agent: "A".into(),
+                    attempt: 2,
+                },
+            ),
+            rec(
+                7,
+                Event::AgentFinished {
+                    agent: "A".into(),
+                    attempt: 2,
+                    outcome: AgentOutcome::TimedOut,
+                    exit_code: None,
+                },
+            ),
+            rec(
+                8,
+                Event::AgentBlocked {
+                    agent: "B".into(),
+                    by: "A".into(),
+                    reason: "A timed out".into(),
+                },
+            ),
+            rec(
+                9,
+                Event::RunFinished {
+                    outcome: RunOutcome::Failed,
+                },
+            ),
+        ];
+        let state = RunState::replay(&events);
+        assert_eq!(state.run_id, "r1");
+        let a = &state.agents["A"];
+        assert_eq!(a.phase, AgentPhase::Failed);
+        assert_eq!(a.attempt, 2);
+        assert_eq!(a.progress, 50);
+        assert_eq!(a.last_failure.as_deref(), Some("timed out"));
+        assert_eq!(state.agents["B"].phase, AgentPhase::Blocked);
+        assert_eq!(state.agents["B"].blockers, vec!["A: A timed out"]);
+        assert_eq!(state.outcome, Some(RunOutcome::Failed));
+        assert_eq!(state.last_seq, 9);
+        assert_eq!(state.overall_progress(), 25);
+    }
+
+    #[test]
+    fn an_interruption_returns_running_agents_to_pending_but_keeps_completed_ones() {
+        let plan = serde_json::json!({"waves": [{"agents": [{"agentId": "A"}, {"agentId": "B"}]}]});
+        let events = vec![
+            rec(
+                1,
+                Event::RunStarted {
+                    run_id: "r".into(),
+                    plan,
+                },
+            ),
+            rec(
+                2,
+                Event::AgentStarted {
+                    agent: "A".into(),
+                    attempt: 1,
+                },
+            ),
+            rec(
+                3,
+                Event::AgentStarted {
+                    agent: "B".into(),
+                    attempt: 1,
+                },
+            ),
+            rec(
+                4,
+                Event::AgentFinished {
+                    agent: "A".into(),
+                    attempt: 1,
+                    outcome: AgentOutcome::Completed {
+                        without_marker: false,
+                    },
+                    exit_code: Some(0),
+                },
+            ),
+            rec(
+                5,
+                Event::RunInterrupted {
+                    reason: "SIGINT".into(),
+                },
+            ),
+        ];
+        let state = RunState::replay(&events);
+        assert_eq!(state.agents["A"].phase, AgentPhase::Completed);
+        assert_eq!(state.agents["B"].phase, AgentPhase::Pending);
+        assert_eq!(state.agents["B"].attempt, 1);
+        assert_eq!(state.outcome, Some(RunOutcome::Interrupted));
+        assert_eq!(state.completed().count(), 1);
+    }
+}

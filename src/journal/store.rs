@@ -1,0 +1,267 @@
+//! The SQLite journal store: one file per run, WAL mode, `synchronous=FULL`,
+//! so an appended event survives a crash or power loss before anything acts on it.
+//! Several events can be appended in one transaction (one fsync) when they
+//! happen together.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::event::{Event, EventRecord};
+use super::state::RunState;
+
+/// What can go wrong with the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The database could not be opened, migrated, read or written.
+    #[error("journal {path}: {source}")]
+    Database {
+        /// The journal file.
+        path: PathBuf,
+        /// The database error.
+        source: sqlx::Error,
+    },
+    /// A stored event could not be decoded.
+    #[error("journal {path}: event {seq} is unreadable: {source}")]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// Its sequence number.
+        seq: i64,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The journal directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The schema migrations, in order; a file's `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_events.sql")];
+
+/// An open run journal.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`.
+    pub async fn open(path: &Path) -> Result<Self, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let db = |source| JournalError::Database {
+            path: path.to_path_buf(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let journal = Self {
+            pool,
+            path: path.to_path_buf(),
+        };
+        journal.migrate().await?;
+        Ok(journal)
+    }
+
+    /// Applies the embedded migrations newer than the file's `user_version`, each in a transaction.
+    async fn migrate(&self) -> Result<(), JournalError> {
+        let version: i64 = sqlx::query("PRAGMA user_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?
+            .get(0);
+        for (number, sql) in MIGRATIONS.iter().enumerate() {
+            let number = number as i64 + 1;
+            if number <= version {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "PRAGMA user_version = {number}"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+            tx.commit().await.map_err(|e| self.db(e))?;
+        }
+        Ok(())
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self, source: sqlx::Error) -> JournalError {
+        JournalError::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends events durably, in one transaction, and returns them with their sequence numbers.
+    pub async fn append(&self, events: &[Event]) -> Result<Vec<EventRecord>, JournalError> {
+        let at_ms = now_ms();
+        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            let body = serde_json::to_string(event).map_err(|source| JournalError::Corrupt {
+                path: self.path.clone(),
+                seq: 0,
+                source,
+            })?;
+            let seq: i64 = sqlx::query(
+                "INSERT INTO events (at_ms, kind, agent, body) VALUES (?, ?, ?, ?) RETURNING seq",
+            )
+            .bind(at_ms)
+            .bind(event.kind())
+            .bind(event.agent())
+            .bind(body)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?
+            .get(0);
+            records.push(EventRecord {
+                seq,
+                at_ms,
+                event: event.clone(),
+            });
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(records)
+    }
+
+    /// Every event after `seq`, in order.
+    pub async fn read_after(&self, seq: i64) -> Result<Vec<EventRecord>, JournalError> {
+        let rows = sqlx::query("SELECT seq, at_ms, body FROM events WHERE seq > ? ORDER BY seq")
+            .bind(seq)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.get(0);
+                let body: String = row.get(2);
+                let event =
+                    serde_json::from_str(&body).map_err(|source| JournalError::Corrupt {
+                        path: self.path.clone(),
+                        seq,
+                        source,
+                    })?;
+                Ok(EventRecord {
+                    seq,
+                    at_ms: row.get(1),
+                    event,
+                })
+            })
+            .collect()
+    }
+
+    /// The run state: a replay of the whole journal.
+    pub async fn replay(&self) -> Result<RunState, JournalError> {
+        Ok(RunState::replay(&self.read_after(0).await?))
+    }
+
+    /// Closes the connections (waits for pending writes).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{AgentOutcome, AgentPhase};
+
+    #[tokio::test]
+    async fn appended_events_survive_reopening_and_replay_to_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs/r1/journal.sqlite");
+        let plan = serde_json::json!({"waves": [{"agents": [{"agentId": "A"}]}]});
+        {
+            let journal = Journal::open(&path).await.unwrap();
+            let recs = journal
+                .append(&[
+                    Event::RunStarted {
+                        run_id: "r1".into(),
+                        plan,
+                    },
+                    Event::AgentStarted {
+                        agent: "A".into(),
+                        attempt: 1,
+                    },
+                ])
+                .await
+                .unwrap();
+            assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+            journal
+                .append(&[Event::AgentFinished {
+                    agent: "A".into(),
+                    attempt: 1,
+                    outcome: AgentOutcome::Completed {
+                        without_marker: false,
+                    },
+                    exit_code: Some(0),
+                }])
+                .await
+                .unwrap();
+            journal.close().await;
+        }
+        let journal = Journal::open(&path).await.unwrap();
+        let state = journal.replay().await.unwrap();
+        assert_eq!(state.run_id, "r1");
+        assert_eq!(state.agents["A"].phase, AgentPhase::Completed);
+        assert_eq!(state.last_seq, 3);
+        assert_eq!(journal.read_after(2).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_event_is_reported_with_its_sequence_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        let journal = Journal::open(&path).await.unwrap();
+        journal.append(&[Event::RunResumed]).await.unwrap();
+        sqlx::query("INSERT INTO events (at_ms, kind, body) VALUES (0, 'X', '{not json')")
+            .execute(&journal.pool)
+            .await
+            .unwrap();
+        let err = journal.replay().await.unwrap_err().to_string();
+        assert!(err.contains("event 2 is unreadable"), "{err}");
+    }
+}
