@@ -164,10 +164,8 @@ impl RunState {
                 match status {
                     ReportedStatus::Progress(p) => a.progress = *p,
                     ReportedStatus::Complete => a.progress = 100,
-                    ReportedStatus::Blocked if !text.is_empty() => {
-                        if !a.blockers.contains(text) {
-                            a.blockers.push(text.clone());
-                        }
+                    ReportedStatus::Blocked if !text.is_empty() && !a.blockers.contains(text) => {
+                        a.blockers.push(text.clone());
                     }
                     _ => {}
                 }
