@@ -7,8 +7,10 @@
 
 pub mod cli;
 pub mod drivers;
+pub mod engine;
 pub mod graph;
 pub mod journal;
 pub mod plan;
 pub mod protocol;
 pub mod render;
+pub mod report;

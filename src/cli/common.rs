@@ -59,9 +59,13 @@ pub fn print_diagnostics(loaded: &LoadedPlan) {
 
 /// Loads a plan that must be valid: prints its diagnostics to stderr and fails when it has errors.
 pub fn load_valid_plan(path: &Path, options: LoadOptions) -> Result<Plan, CliError> {
-    let loaded = load_path(path, options)?;
+    let mut loaded = load_path(path, options)?;
     print_diagnostics(&loaded);
     let errors = loaded.error_count();
+    // The parsed tree is not needed any more and the process ends soon after a
+    // command: leave it to the OS instead of freeing it node by node (~5% of
+    // `analyze` on a 10,000-agent plan).
+    std::mem::forget(loaded.tree.take());
     match loaded.plan {
         Some(plan) if errors == 0 => Ok(plan),
         _ => Err(CliError::InvalidPlan {

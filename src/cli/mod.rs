@@ -8,6 +8,7 @@ mod analyze;
 mod common;
 mod doctor;
 mod render;
+mod run;
 mod schema;
 mod validate;
 
@@ -29,17 +30,28 @@ pub const EXIT_PAUSED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Run many LLM agents in parallel on real software work, and keep them honest.
+///
+/// `llm-orchestrate --plan P [options]` (the seed's form) is the same as `llm-orchestrate run --plan P [options]`.
 #[derive(Debug, Parser)]
-#[command(name = "llm-orchestrate", version, about, long_about = None)]
+#[command(name = "llm-orchestrate", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// The seed's bare form: run a plan.
+    #[command(flatten)]
+    pub run: run::RunArgs,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a plan: schedule, drive and journal its agents.
+    Run(run::RunArgs),
+    /// Continue an interrupted or paused run; completed agents never run again.
+    Resume(run::ResumeArgs),
+    /// Show a run's state (works while it runs, from another terminal).
+    Status(run::StatusArgs),
     /// Check a plan and report every problem (exit 0 valid, 2 invalid).
     Validate(validate::ValidateArgs),
     /// Dependency levels, critical path, makespan estimates and wave composition.
@@ -50,17 +62,29 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Show what `--platform auto` would choose and why.
     Doctor(doctor::DoctorArgs),
+    /// Internal: the janitor process that kills agents left by a killed orchestrator.
+    #[command(name = "__janitor", hide = true)]
+    Janitor,
 }
 
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate(args) => validate::run(args),
-        Command::Analyze(args) => analyze::run(args),
-        Command::Render(args) => render::run(args),
-        Command::Schema(args) => schema::run(args),
-        Command::Doctor(args) => doctor::run(args),
+        None if cli.run.plan.is_none() => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::from(EXIT_INVALID);
+        }
+        None => run::run(cli.run),
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Resume(args)) => run::resume(args),
+        Some(Command::Status(args)) => run::status(args),
+        Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Render(args)) => render::run(args),
+        Some(Command::Schema(args)) => schema::run(args),
+        Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Janitor) => Ok(crate::drivers::janitor::janitor_main()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

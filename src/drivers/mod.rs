@@ -1,4 +1,84 @@
-//! Drivers run agents on platforms. This module starts with platform detection
-//! (`--platform auto` and `doctor`); the drivers themselves follow.
+//! Drivers run one attempt of one agent on a platform and report what happens.
+//!
+//! A driver turns an [`AgentTask`] into a stream of [`AgentOutput`] and a final
+//! [`DriverResult`]. It knows its platform's wire format and nothing about
+//! scheduling; the engine knows scheduling and nothing about wire formats.
+//! Every driver reads agent text with the one [`crate::protocol::MarkerParser`].
 
 pub mod detect;
+pub mod janitor;
+pub mod shell;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::AgentOutcome;
+use crate::plan::Agent;
+use crate::protocol::ProtocolEvent;
+
+/// Everything a driver needs to run one attempt of one agent.
+#[derive(Debug, Clone)]
+pub struct AgentTask {
+    /// The run id.
+    pub run_id: String,
+    /// The agent, as in the plan.
+    pub agent: Agent,
+    /// Where the agent works (its scope inside the workspace).
+    pub workdir: PathBuf,
+    /// The run directory (`.llm-orchestrate/runs/<run-id>`).
+    pub run_dir: PathBuf,
+    /// The agent's directory in the run (`agents/<id>/`): output log, prompt.
+    pub agent_dir: PathBuf,
+    /// The agent's prompt (rendered from the platform pattern).
+    pub prompt: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Why the previous attempt failed, for a retry.
+    pub retry_context: Option<String>,
+    /// Hard time limit for the attempt.
+    pub timeout: Option<Duration>,
+    /// Silence watchdog: no output for this long means stalled.
+    pub stall_timeout: Option<Duration>,
+    /// After SIGTERM, how long to wait before SIGKILL.
+    pub kill_grace: Duration,
+}
+
+/// Something a driver observed while the agent ran.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentOutput {
+    /// A STATUS-protocol event parsed from the agent's text.
+    Protocol(ProtocolEvent),
+    /// The process started (its id, for diagnostics).
+    Spawned {
+        /// Process id of the agent's process (its process-group leader).
+        pid: u32,
+    },
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverResult {
+    /// Outcome after reconciling markers and exit status (see the shell driver's docs).
+    pub outcome: AgentOutcome,
+    /// Exit code, when the process exited by itself.
+    pub exit_code: Option<i32>,
+    /// The last lines of output (bounded), for reports and retry context.
+    pub tail: String,
+}
+
+/// A way of running agents.
+pub trait Driver: Send + Sync {
+    /// Runs one attempt. Sends observations to `output` as they happen and
+    /// returns when the attempt is over. When `cancel` fires, the driver stops
+    /// the agent (its whole process tree) and returns [`AgentOutcome::Cancelled`].
+    fn run(
+        &self,
+        task: AgentTask,
+        output: mpsc::UnboundedSender<AgentOutput>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, DriverResult>;
+}

@@ -47,9 +47,10 @@ pub enum RunOutcome {
     Interrupted,
 }
 
-/// Something that happened in a run.
+/// Something that happened in a run. Serialized with `type` set to the variant
+/// name (`RunStarted`, …) and camelCase fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "type")]
+#[serde(rename_all_fields = "camelCase", tag = "type")]
 pub enum Event {
     /// The run began with this plan (the plan is stored as JSON).
     RunStarted {

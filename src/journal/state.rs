@@ -146,7 +146,15 @@ impl RunState {
                     self.agent(&id);
                 }
             }
-            Event::RunResumed => self.outcome = None,
+            Event::RunResumed => {
+                // Whatever was running when the previous process stopped did not finish.
+                self.outcome = None;
+                for a in self.agents.values_mut() {
+                    if matches!(a.phase, AgentPhase::Running | AgentPhase::Retrying) {
+                        a.phase = AgentPhase::Pending;
+                    }
+                }
+            }
             Event::AgentStarted { agent, attempt } => {
                 let a = self.agent(agent);
                 a.phase = AgentPhase::Running;

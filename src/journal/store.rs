@@ -167,6 +167,37 @@ impl Journal {
         Ok(records)
     }
 
+    /// Writes records whose sequence numbers the caller assigned (the next ones
+    /// after the journal's last), durably, in one transaction. A sequence number
+    /// that is already taken fails the whole write: two processes can never
+    /// both extend one run.
+    pub async fn write(&self, records: &[EventRecord]) -> Result<(), JournalError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        for record in records {
+            let body =
+                serde_json::to_string(&record.event).map_err(|source| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    seq: record.seq,
+                    source,
+                })?;
+            sqlx::query(
+                "INSERT INTO events (seq, at_ms, kind, agent, body) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(record.seq)
+            .bind(record.at_ms)
+            .bind(record.event.kind())
+            .bind(record.event.agent())
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
     /// Every event after `seq`, in order.
     pub async fn read_after(&self, seq: i64) -> Result<Vec<EventRecord>, JournalError> {
         let rows = sqlx::query("SELECT seq, at_ms, body FROM events WHERE seq > ? ORDER BY seq")
@@ -249,6 +280,17 @@ mod tests {
         assert_eq!(state.agents["A"].phase, AgentPhase::Completed);
         assert_eq!(state.last_seq, 3);
         assert_eq!(journal.read_after(2).await.unwrap().len(), 1);
+        let next = EventRecord {
+            seq: 4,
+            at_ms: 5,
+            event: Event::RunResumed,
+        };
+        journal.write(std::slice::from_ref(&next)).await.unwrap();
+        assert!(
+            journal.write(&[next]).await.is_err(),
+            "a taken sequence number is refused"
+        );
+        assert_eq!(journal.replay().await.unwrap().last_seq, 4);
     }
 
     #[tokio::test]

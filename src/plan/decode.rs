@@ -134,7 +134,7 @@ impl Decoder {
     }
 
     /// Takes member `name` (the last one if it is repeated).
-    fn take<'n>(&mut self, obj: &mut Obj<'n>, name: &str) -> Option<(&'n Node, PlanPath)> {
+    fn take<'n>(&mut self, obj: &mut Obj<'n>, name: &'static str) -> Option<(&'n Node, PlanPath)> {
         let mut found: Option<usize> = None;
         for (i, (key, _)) in obj.members.iter().enumerate() {
             if key.name == name {
@@ -145,7 +145,7 @@ impl Decoder {
                         message: format!(
                             "{name:?} is written more than once; the last one is used"
                         ),
-                        path: obj.path.key(name),
+                        path: obj.path.field(name),
                         span: Some(key.span),
                         help: None,
                     };
@@ -155,10 +155,14 @@ impl Decoder {
                 obj.used[i] = true;
             }
         }
-        found.map(|i| (&obj.members[i].1, obj.path.key(name)))
+        found.map(|i| (&obj.members[i].1, obj.path.field(name)))
     }
 
-    fn required<'n>(&mut self, obj: &mut Obj<'n>, name: &str) -> Option<(&'n Node, PlanPath)> {
+    fn required<'n>(
+        &mut self,
+        obj: &mut Obj<'n>,
+        name: &'static str,
+    ) -> Option<(&'n Node, PlanPath)> {
         let found = self.take(obj, name);
         if found.is_none() {
             self.error(

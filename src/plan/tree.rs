@@ -68,11 +68,11 @@ impl Node {
     /// (so a missing member still points at its parent object).
     pub fn find(&self, path: &PlanPath) -> &Node {
         let mut node = self;
-        for segment in path.segments() {
+        for segment in &path.segments() {
             let next = match (segment, &node.value) {
                 (Segment::Key(name), Value::Object(members)) => members
                     .iter()
-                    .find(|(k, _)| &k.name == name)
+                    .find(|(k, _)| k.name == name.as_ref())
                     .map(|(_, n)| n),
                 (Segment::Index(i), Value::Array(items)) => items.get(*i),
                 _ => None,

@@ -127,11 +127,11 @@ fn check_dependencies(
             if dep.is_empty() {
                 continue;
             }
-            let path = agent_path(w, a).key("dependencies").index(k);
+            let path = || agent_path(w, a).key("dependencies").index(k);
             if !seen.insert(dep.as_str()) {
                 out.push(Diagnostic::warning(
                     "duplicate-dependency",
-                    path,
+                    path(),
                     format!("{dep:?} is listed twice"),
                 ));
                 continue;
@@ -139,7 +139,7 @@ fn check_dependencies(
             if *dep == agent.agent_id {
                 out.push(Diagnostic::error(
                     "self-dependency",
-                    path,
+                    path(),
                     format!("agent {dep:?} depends on itself"),
                 ));
                 continue;
@@ -149,7 +149,7 @@ fn check_dependencies(
                 if let Some(s) = suggest(dep, index.keys().copied()) {
                     message.push_str(&format!(" (did you mean {s:?}?)"));
                 }
-                out.push(Diagnostic::error("unknown-dependency", path, message));
+                out.push(Diagnostic::error("unknown-dependency", path(), message));
                 continue;
             };
             if let (Some(&from), Some(&to)) = (node_of.get(&(w, a)), node_of.get(&(dw, da))) {
@@ -174,7 +174,7 @@ fn check_dependencies(
                     None
                 };
                 if let Some(message) = problem {
-                    out.push(Diagnostic::error("wave-order", path, message).with_help(
+                    out.push(Diagnostic::error("wave-order", path(), message).with_help(
                         "move the dependency to an earlier wave, or use executionMode \"continuous\"",
                     ));
                 }
@@ -212,10 +212,11 @@ fn check_gates(plan: &Plan, out: &mut Vec<Diagnostic>) {
     let mut known: Vec<&str> = plan.gates.keys().map(String::as_str).collect();
     known.extend(PRESET_GATE_NAMES);
     let defined = !plan.gates.is_empty();
-    let check = |name: &str, path: PlanPath, out: &mut Vec<Diagnostic>| {
+    let check = |name: &str, path: &dyn Fn() -> PlanPath, out: &mut Vec<Diagnostic>| {
         if name.is_empty() || known.contains(&name) {
             return;
         }
+        let path = path();
         let mut message = format!("unknown gate {name:?}");
         if let Some(s) = suggest(name, known.iter().copied()) {
             message.push_str(&format!(" (did you mean {s:?}?)"));
@@ -229,7 +230,7 @@ fn check_gates(plan: &Plan, out: &mut Vec<Diagnostic>) {
     };
     for (w, a, agent) in plan.agents() {
         for (k, gate) in agent.quality_gates.iter().enumerate() {
-            check(gate, agent_path(w, a).key("qualityGates").index(k), out);
+            check(gate, &|| agent_path(w, a).key("qualityGates").index(k), out);
         }
     }
     let mut stage_targets: Vec<String> = plan.waves.iter().map(|w| w.wave_id.clone()).collect();
@@ -252,7 +253,7 @@ fn check_gates(plan: &Plan, out: &mut Vec<Diagnostic>) {
             ));
         }
         for (k, gate) in stage.gates.iter().enumerate() {
-            check(gate, stage_path.key("gates").index(k), out);
+            check(gate, &|| stage_path.key("gates").index(k), out);
         }
         if let SuccessAction::ProceedTo(target) = &stage.success_action {
             let exists = plan.waves.iter().any(|w| &w.wave_id == target)

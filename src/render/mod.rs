@@ -170,22 +170,59 @@ pub fn render(
     })
 }
 
-/// Renders the prompt one agent receives (used by drivers and `render`).
-pub fn agent_prompt(plan: &Plan, agent_id: &str) -> Result<Option<String>, RenderError> {
-    let env = environment(None)?;
-    let ctx = build_context(plan);
-    for wave in &ctx.waves {
-        if let Some(agent) = wave.agents.iter().find(|a| a.agent_id == agent_id) {
-            let prompt = env.get_template("agent.md")?.render(minijinja::context! {
-                plan => &ctx.plan,
-                wave => wave,
-                agent => agent,
-                gates => &ctx.gates,
-            })?;
-            return Ok(Some(prompt));
-        }
+/// Renders agents' prompts; built once per plan and reused for every agent
+/// (the engine starts thousands of agents from one plan).
+pub struct AgentPrompts {
+    env: Environment<'static>,
+    ctx: RenderContext,
+    /// Agent id → (wave position, agent position) in `ctx.waves`.
+    positions: std::collections::HashMap<String, (usize, usize)>,
+}
+
+impl AgentPrompts {
+    /// Prepares the templates and the plan's context.
+    pub fn new(plan: &Plan) -> Result<Self, RenderError> {
+        let ctx = build_context(plan);
+        let positions = ctx
+            .waves
+            .iter()
+            .enumerate()
+            .flat_map(|(w, wave)| {
+                wave.agents
+                    .iter()
+                    .enumerate()
+                    .map(move |(a, agent)| (agent.agent_id.clone(), (w, a)))
+            })
+            .collect();
+        Ok(Self {
+            env: environment(None)?,
+            ctx,
+            positions,
+        })
     }
-    Ok(None)
+
+    /// The prompt of one agent, or `None` when the plan has no such agent.
+    pub fn prompt(&self, agent_id: &str) -> Result<Option<String>, RenderError> {
+        let Some(&(w, a)) = self.positions.get(agent_id) else {
+            return Ok(None);
+        };
+        let wave = &self.ctx.waves[w];
+        let prompt = self
+            .env
+            .get_template("agent.md")?
+            .render(minijinja::context! {
+                plan => &self.ctx.plan,
+                wave => wave,
+                agent => &wave.agents[a],
+                gates => &self.ctx.gates,
+            })?;
+        Ok(Some(prompt))
+    }
+}
+
+/// Renders the prompt one agent receives (for one-off use; see [`AgentPrompts`] for many).
+pub fn agent_prompt(plan: &Plan, agent_id: &str) -> Result<Option<String>, RenderError> {
+    AgentPrompts::new(plan)?.prompt(agent_id)
 }
 
 /// One Gemini Batch API request per agent, keyed by agentId for correlation.

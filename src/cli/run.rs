@@ -1,0 +1,472 @@
+//! `run` (and the seed's bare form), `resume` and `status`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::common::{CliError, load_valid_plan};
+use crate::drivers::Driver;
+use crate::drivers::shell::ShellDriver;
+use crate::engine::progress::{JsonLines, PlainLines, Reporter, TerminalBars};
+use crate::engine::{Engine, RunOptions, now_ms};
+use crate::journal::{Journal, RunOutcome};
+use crate::plan::duration::parse_duration;
+use crate::plan::{DriverKind, ExecutionMode, FailureStrategy, LoadOptions, Plan, Platform};
+
+/// Options shared by `run` and `resume`.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// Folder holding the runs (each in `<run-id>/`).
+    #[arg(long, default_value = ".llm-orchestrate/runs")]
+    pub run_dir: PathBuf,
+    /// Most agents at once (default: the plan's `concurrency`, else the widest wave, at most 2 × CPUs).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Agents without `timeout` are stopped after `estimatedDuration` × this factor.
+    #[arg(long, default_value_t = 2.0)]
+    pub timeout_factor: f64,
+    /// Stop an agent that prints nothing for this long (STALLED), e.g. `10m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub stall_timeout: Option<Duration>,
+    /// After SIGTERM, wait this long before SIGKILL.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub kill_grace: Duration,
+    /// Delay before the first retry (doubles each retry, with jitter).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Longest delay between retries.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub retry_max: Duration,
+    /// Stream every event as a JSON line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The plan file.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Execution mode (default: the plan's `executionMode`).
+    #[arg(long)]
+    pub mode: Option<ExecutionMode>,
+    /// Platform for agents that name none (default: the plan's). In this version
+    /// only agents with a `command` (the `shell` driver) can run.
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// Failure strategy (default: the plan's `coordinationRules.failureStrategy`).
+    #[arg(long)]
+    pub failure_strategy: Option<FailureStrategy>,
+    /// Folder the agents' scopes are relative to (default: the plan file's folder).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Treat unknown plan fields as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Engine options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Arguments of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (or a unique prefix); default: the latest run.
+    pub run: Option<String>,
+    /// Folder the agents' scopes are relative to (default: the current folder).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Engine options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Run id (or a unique prefix); default: the latest run.
+    pub run: Option<String>,
+    /// Print the seed's aggregate status JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Folder holding the runs.
+    #[arg(long, default_value = ".llm-orchestrate/runs")]
+    pub run_dir: PathBuf,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// A new run id: `<orchestrationId>-<YYYYMMDD>-<HHMMSS>-<4 hex>`.
+pub fn new_run_id(orchestration_id: &str) -> String {
+    let ms = now_ms();
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let safe: String = orchestration_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    format!(
+        "{safe}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{:04x}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        (ms.rem_euclid(1000) as u32 * 65 + std::process::id()) & 0xffff
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
+    use std::io::IsTerminal;
+    if json {
+        vec![Box::new(JsonLines)]
+    } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
+        vec![Box::new(TerminalBars::new())]
+    } else {
+        vec![Box::new(PlainLines)]
+    }
+}
+
+/// Refuses plans with agents no available driver can run.
+fn check_drivers(plan: &Plan, platform: Option<Platform>) -> Result<(), CliError> {
+    let unsupported: Vec<String> = plan
+        .agents()
+        .filter(|(_, _, a)| {
+            let shell =
+                a.driver == Some(DriverKind::Shell) || (a.driver.is_none() && a.command.is_some());
+            !(shell && a.command.is_some())
+        })
+        .map(|(_, _, a)| {
+            let platform = a.platform.or(platform).unwrap_or(plan.platform);
+            format!(
+                "{} (platform {platform}, driver {})",
+                a.agent_id,
+                a.driver.map_or("auto".into(), |d| d.to_string())
+            )
+        })
+        .collect();
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "these agents need a driver this version cannot run yet (only `shell` agents with a `command` run; LLM platform drivers are being built): {}",
+        unsupported.join(", ")
+    )))
+}
+
+fn default_concurrency(plan: &Plan) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let widest = plan
+        .waves
+        .iter()
+        .map(|w| w.agents.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    plan.concurrency
+        .map_or(widest.min(cpus * 2), |c| c as usize)
+}
+
+fn options(
+    plan: &Plan,
+    run_id: String,
+    run_dir: PathBuf,
+    workdir: PathBuf,
+    mode: ExecutionMode,
+    strategy: FailureStrategy,
+    args: &EngineArgs,
+) -> RunOptions {
+    RunOptions {
+        run_id,
+        run_dir,
+        workspace_root: workdir,
+        mode,
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(|| default_concurrency(plan))
+            .max(1),
+        timeout_factor: args.timeout_factor,
+        stall_timeout: args.stall_timeout,
+        kill_grace: args.kill_grace,
+        retry_base: args.retry_base,
+        retry_max: args.retry_max,
+        failure_strategy: strategy,
+        status_interval: plan.coordination_rules.progress_reporting.interval,
+    }
+}
+
+fn exit_code(outcome: RunOutcome) -> u8 {
+    match outcome {
+        RunOutcome::Succeeded => super::EXIT_OK,
+        RunOutcome::Failed => super::EXIT_FAILED,
+        RunOutcome::Paused => super::EXIT_PAUSED,
+        RunOutcome::Interrupted => super::EXIT_INTERRUPTED,
+    }
+}
+
+/// Cancels the token on the first Ctrl-C or SIGTERM; a second one exits at once.
+fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let next = async {
+            match &mut term {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = t.recv() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        next.await;
+        eprintln!("interrupt: stopping agents cleanly (press Ctrl-C again to exit at once)");
+        trigger.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(i32::from(super::EXIT_INTERRUPTED));
+    });
+    token
+}
+
+/// Runs `run`.
+pub fn run(args: RunArgs) -> Result<u8, CliError> {
+    let plan_path = args
+        .plan
+        .clone()
+        .ok_or_else(|| CliError::Usage("--plan is required".into()))?;
+    let plan = load_valid_plan(
+        &plan_path,
+        LoadOptions {
+            strict: args.strict,
+            mode: args.mode,
+        },
+    )?;
+    check_drivers(&plan, args.platform)?;
+    let run_id = new_run_id(&plan.orchestration_id);
+    let run_dir = args.engine.run_dir.join(&run_id);
+    let workdir = match &args.workdir {
+        Some(w) => w.clone(),
+        None => plan_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    let mode = args.mode.unwrap_or(plan.execution_mode);
+    let strategy = args
+        .failure_strategy
+        .unwrap_or(plan.coordination_rules.failure_strategy);
+    let options = options(
+        &plan,
+        run_id,
+        run_dir,
+        workdir,
+        mode,
+        strategy,
+        &args.engine,
+    );
+    let json = args.engine.json;
+    runtime()?.block_on(async move {
+        let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
+        let engine = Engine::start(plan, options, driver, reporters(json))
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let outcome = engine
+            .run(interrupt_token())
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(exit_code(outcome))
+    })
+}
+
+/// Finds a run folder by id, unique prefix, or the latest.
+pub fn find_run(runs: &Path, id: Option<&str>) -> Result<PathBuf, CliError> {
+    let entries = std::fs::read_dir(runs)
+        .map_err(|e| CliError::Usage(format!("no runs in {}: {e}", runs.display())))?;
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("journal.sqlite").is_file())
+        .filter(|e| id.is_none_or(|id| e.file_name().to_string_lossy().starts_with(id)))
+        .filter_map(|e| {
+            let modified = e
+                .path()
+                .join("journal.sqlite")
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((modified, e.path()))
+        })
+        .collect();
+    if let Some(id) = id {
+        if let Some((_, exact)) = candidates
+            .iter()
+            .find(|(_, p)| p.file_name().is_some_and(|n| n == id))
+        {
+            return Ok(exact.clone());
+        }
+        if candidates.len() > 1 {
+            return Err(CliError::Usage(format!(
+                "run id prefix {id:?} matches {} runs",
+                candidates.len()
+            )));
+        }
+    }
+    candidates.sort();
+    candidates.pop().map(|(_, p)| p).ok_or_else(|| {
+        CliError::Usage(format!(
+            "no run {} in {}",
+            id.unwrap_or("at all"),
+            runs.display()
+        ))
+    })
+}
+
+/// Runs `resume`.
+pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
+    let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
+    let json = args.engine.json;
+    runtime()?.block_on(async move {
+        let journal = Journal::open(&run_dir.join("journal.sqlite"))
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let state = journal
+            .replay()
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        journal.close().await;
+        let plan: Plan = state
+            .plan
+            .clone()
+            .and_then(|p| serde_json::from_value(p).ok())
+            .ok_or_else(|| {
+                CliError::Usage(format!("{} holds no readable plan", run_dir.display()))
+            })?;
+        let workdir = args.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let mode = plan.execution_mode;
+        let strategy = plan.coordination_rules.failure_strategy;
+        let options = options(
+            &plan,
+            state.run_id.clone(),
+            run_dir,
+            workdir,
+            mode,
+            strategy,
+            &args.engine,
+        );
+        let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
+        let engine = Engine::resume(options, driver, reporters(json))
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let outcome = engine
+            .run(interrupt_token())
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(exit_code(outcome))
+    })
+}
+
+/// Runs `status`.
+pub fn status(args: StatusArgs) -> Result<u8, CliError> {
+    let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
+    let state = runtime()?.block_on(async {
+        let journal = Journal::open(&run_dir.join("journal.sqlite"))
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let state = journal
+            .replay()
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()));
+        journal.close().await;
+        state
+    })?;
+    let json = crate::report::status::status_json(&state, now_ms());
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        let mut s = format!(
+            "run {} ({}): {}% overall, {}\n",
+            state.run_id,
+            state
+                .outcome
+                .map_or("running or stopped".to_string(), |o| format!("{o:?}")
+                    .to_lowercase()),
+            state.overall_progress(),
+            crate::engine::progress::summary_line(&state)
+        );
+        for agent in json["agentStatus"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "  {:<24} {:<14} {:>3}%  {}\n",
+                agent["id"].as_str().unwrap_or(""),
+                agent["status"].as_str().unwrap_or(""),
+                agent["progress"].as_u64().unwrap_or(0),
+                agent["blockers"]
+                    .as_array()
+                    .map(|b| b
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                    .unwrap_or_default()
+            ));
+        }
+        s
+    };
+    super::common::write_output(None, &text)?;
+    Ok(super::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_are_right() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn run_ids_are_safe_folder_names() {
+        let id = new_run_id("my plan/with:odd chars");
+        assert!(id.starts_with("my-plan-with-odd-chars-"));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+}

@@ -1,0 +1,646 @@
+//! The engine: schedules agents by the plan's mode, drives them, handles
+//! failures (strategies, retries with backoff, blocking of dependants), and
+//! journals every state change before acting on it.
+//!
+//! One loop owns the run state. Agent attempts run as tasks that send their
+//! observations back over a channel; the loop turns each into journal events
+//! (appended in batches, one transaction per batch), applies them to
+//! [`RunState`], and tells the reporters.
+
+pub mod progress;
+pub mod ready;
+pub mod retry;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::drivers::{AgentOutput, AgentTask, Driver, DriverResult};
+use crate::journal::{
+    AgentOutcome, AgentPhase, Event, Journal, JournalError, RunOutcome, RunState,
+};
+use crate::plan::{ExecutionMode, FailureStrategy, Plan};
+use crate::protocol::ProtocolEvent;
+use progress::Reporter;
+use ready::{PlanIndex, decide};
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Run id.
+    pub run_id: String,
+    /// `.llm-orchestrate/runs/<run-id>`.
+    pub run_dir: PathBuf,
+    /// Folder that agents' scopes are relative to.
+    pub workspace_root: PathBuf,
+    /// Execution mode.
+    pub mode: ExecutionMode,
+    /// Most agents at once.
+    pub concurrency: usize,
+    /// Timeout = estimatedDuration × this, when the agent has no `timeout`.
+    pub timeout_factor: f64,
+    /// Silence watchdog.
+    pub stall_timeout: Option<Duration>,
+    /// Grace between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// What a failure does to the others.
+    pub failure_strategy: FailureStrategy,
+    /// status.json is also rewritten at this interval (the plan's `progressReporting`).
+    pub status_interval: Option<Duration>,
+}
+
+/// Errors that stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The journal failed; the run cannot go on safely.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A file of the run directory could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal holds no run.
+    #[error("{0}")]
+    NotARun(String),
+}
+
+enum Message {
+    Output(String, AgentOutput),
+    Done(String, u32, DriverResult),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `stop-all`: cancel everything, finish as failed.
+    Everything,
+    /// `pause-wave`: start nothing new, let running agents finish, pause.
+    Pause,
+    /// Ctrl-C / SIGTERM: cancel everything, resumable.
+    Interrupted,
+}
+
+/// A run in progress.
+pub struct Engine {
+    plan: Plan,
+    index: PlanIndex,
+    options: RunOptions,
+    journal: Journal,
+    state: RunState,
+    driver: Arc<dyn Driver>,
+    reporters: Vec<Box<dyn Reporter>>,
+    last_status_write: Option<Instant>,
+    /// Events applied to `state` but not yet written to the journal.
+    pending: Vec<crate::journal::EventRecord>,
+    /// Agent id → (wave, position) in the plan.
+    positions: HashMap<String, (usize, usize)>,
+    /// Prompt renderer, built once.
+    prompts: Option<crate::render::AgentPrompts>,
+}
+
+fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
+    run_dir.join("agents").join(agent)
+}
+
+impl Engine {
+    /// Starts a new run: creates the run directory and journals `RunStarted`.
+    pub async fn start(
+        plan: Plan,
+        options: RunOptions,
+        driver: Arc<dyn Driver>,
+        reporters: Vec<Box<dyn Reporter>>,
+    ) -> Result<Self, EngineError> {
+        let journal = Journal::open(&options.run_dir.join("journal.sqlite")).await?;
+        let plan_json = serde_json::to_value(&plan).unwrap_or_default();
+        let mut engine = Self::with(
+            plan,
+            options,
+            journal,
+            RunState::default(),
+            driver,
+            reporters,
+        );
+        engine
+            .record(vec![Event::RunStarted {
+                run_id: engine.options.run_id.clone(),
+                plan: plan_json,
+            }])
+            .await?;
+        Ok(engine)
+    }
+
+    /// Reopens a run from its journal (the plan is the one it started with) and journals `RunResumed`.
+    pub async fn resume(
+        mut options: RunOptions,
+        driver: Arc<dyn Driver>,
+        reporters: Vec<Box<dyn Reporter>>,
+    ) -> Result<Self, EngineError> {
+        let journal = Journal::open(&options.run_dir.join("journal.sqlite")).await?;
+        let state = journal.replay().await?;
+        let plan_json = state.plan.clone().ok_or_else(|| {
+            EngineError::NotARun(format!("{} holds no run", options.run_dir.display()))
+        })?;
+        let plan: Plan = serde_json::from_value(plan_json)
+            .map_err(|e| EngineError::NotARun(format!("the journal's plan is unreadable: {e}")))?;
+        options.run_id = state.run_id.clone();
+        let mut engine = Self::with(plan, options, journal, state, driver, reporters);
+        engine.record(vec![Event::RunResumed]).await?;
+        Ok(engine)
+    }
+
+    fn with(
+        plan: Plan,
+        options: RunOptions,
+        journal: Journal,
+        state: RunState,
+        driver: Arc<dyn Driver>,
+        reporters: Vec<Box<dyn Reporter>>,
+    ) -> Self {
+        Self {
+            index: PlanIndex::new(&plan),
+            plan,
+            options,
+            journal,
+            state,
+            driver,
+            reporters,
+            last_status_write: None,
+            pending: Vec::new(),
+            positions: HashMap::new(),
+            prompts: None,
+        }
+        .indexed()
+    }
+
+    fn indexed(mut self) -> Self {
+        self.positions = self
+            .plan
+            .agents()
+            .map(|(w, a, agent)| (agent.agent_id.clone(), (w, a)))
+            .collect();
+        self.prompts = crate::render::AgentPrompts::new(&self.plan).ok();
+        self
+    }
+
+    fn agent_def(&self, id: &str) -> Option<&crate::plan::Agent> {
+        let &(w, a) = self.positions.get(id)?;
+        self.plan.waves.get(w)?.agents.get(a)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// Stages events: numbers them, applies them to the state, and keeps them
+    /// until [`Self::flush`] writes them. Nothing outside the engine acts on a
+    /// staged event (no process starts, no file or reporter sees it) before the
+    /// flush, so "journaled before it takes effect" holds, and events that
+    /// happen together cost one transaction.
+    fn stage(&mut self, events: Vec<Event>) {
+        let at_ms = now_ms();
+        for event in events {
+            let record = crate::journal::EventRecord {
+                seq: self.state.last_seq + 1,
+                at_ms,
+                event,
+            };
+            self.state.apply(&record);
+            self.pending.push(record);
+        }
+    }
+
+    /// Writes the staged events durably, then tells the reporters and rewrites status.json.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::take(&mut self.pending);
+        self.journal.write(&records).await?;
+        for record in &records {
+            for reporter in &mut self.reporters {
+                reporter.event(record, &self.state, &self.plan);
+            }
+        }
+        self.write_status(false)
+    }
+
+    /// Stages and flushes.
+    async fn record(&mut self, events: Vec<Event>) -> Result<(), EngineError> {
+        self.stage(events);
+        self.flush().await
+    }
+
+    /// Rewrites status.json atomically; at most every 100 ms unless `force`.
+    fn write_status(&mut self, force: bool) -> Result<(), EngineError> {
+        let now = Instant::now();
+        if !force
+            && self
+                .last_status_write
+                .is_some_and(|t| now - t < Duration::from_millis(100))
+        {
+            return Ok(());
+        }
+        self.last_status_write = Some(now);
+        let path = self.options.run_dir.join("status.json");
+        let json = crate::report::status::status_json(&self.state, now_ms());
+        let bytes = serde_json::to_vec_pretty(&json).unwrap_or_default();
+        crate::report::status::write_atomically(&path, &bytes)
+            .map_err(|source| EngineError::Io { path, source })
+    }
+
+    fn timeout_for(&self, id: &str) -> Option<Duration> {
+        let agent = self.agent_def(id)?;
+        agent.timeout.map(|t| t.get()).or_else(|| {
+            agent
+                .estimated_duration
+                .map(|d| d.get().mul_f64(self.options.timeout_factor))
+        })
+    }
+
+    fn task_for(&self, id: &str, attempt: u32) -> Result<AgentTask, EngineError> {
+        let agent = self
+            .agent_def(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotARun(format!("agent {id} is not in the plan")))?;
+        let dir = agent_dir(&self.options.run_dir, id);
+        let workdir = self.options.workspace_root.join(agent.working_directory());
+        for path in [&dir, &workdir] {
+            std::fs::create_dir_all(path).map_err(|source| EngineError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let prompt = self
+            .prompts
+            .as_ref()
+            .and_then(|p| p.prompt(id).ok().flatten())
+            .unwrap_or_default();
+        let prompt_path = dir.join("prompt.md");
+        std::fs::write(&prompt_path, &prompt).map_err(|source| EngineError::Io {
+            path: prompt_path,
+            source,
+        })?;
+        let retry_context = (attempt > 1)
+            .then(|| {
+                self.state
+                    .agents
+                    .get(id)
+                    .and_then(|a| a.last_failure.clone())
+            })
+            .flatten();
+        Ok(AgentTask {
+            run_id: self.options.run_id.clone(),
+            agent,
+            workdir,
+            run_dir: self.options.run_dir.clone(),
+            agent_dir: dir,
+            prompt,
+            attempt,
+            retry_context,
+            timeout: self.timeout_for(id),
+            stall_timeout: self.options.stall_timeout,
+            kill_grace: self.options.kill_grace,
+        })
+    }
+
+    /// Starts agents: prepares their tasks, journals all their `AgentStarted`
+    /// events in one transaction, then launches the attempts.
+    async fn start_agents(
+        &mut self,
+        ids: &[String],
+        tx: &mpsc::UnboundedSender<Message>,
+        running: &mut HashMap<String, CancellationToken>,
+        tails: &HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let attempt = self.state.agents.get(id).map_or(0, |a| a.attempt) + 1;
+            let mut task = self.task_for(id, attempt)?;
+            if let (Some(context), Some(tail)) = (&mut task.retry_context, tails.get(id))
+                && !tail.is_empty()
+            {
+                context.push_str("\n--- last output ---\n");
+                context.push_str(tail);
+            }
+            tasks.push(task);
+        }
+        let started = tasks
+            .iter()
+            .map(|t| Event::AgentStarted {
+                agent: t.agent.agent_id.clone(),
+                attempt: t.attempt,
+            })
+            .collect();
+        self.stage(started);
+        self.flush().await?;
+        for task in tasks {
+            let id = task.agent.agent_id.clone();
+            let attempt = task.attempt;
+            let token = CancellationToken::new();
+            running.insert(id.clone(), token.clone());
+            let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+            let forward = tx.clone();
+            let agent = id.clone();
+            tokio::spawn(async move {
+                while let Some(output) = out_rx.recv().await {
+                    if forward
+                        .send(Message::Output(agent.clone(), output))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            let done = tx.clone();
+            let run = self.driver.run(task, out_tx, token);
+            tokio::spawn(async move {
+                let result = run.await;
+                let _ = done.send(Message::Done(id, attempt, result));
+            });
+        }
+        Ok(())
+    }
+
+    fn protocol_event(agent: &str, event: ProtocolEvent) -> Event {
+        let agent = agent.to_string();
+        match event {
+            ProtocolEvent::Status { status, text } => Event::AgentStatus {
+                agent,
+                status,
+                text,
+            },
+            ProtocolEvent::Report(report) => Event::AgentReport { agent, report },
+            ProtocolEvent::Error(report) => Event::AgentError { agent, report },
+            ProtocolEvent::Gate(line) => Event::AgentGateClaim { agent, line },
+        }
+    }
+
+    /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
+    pub async fn run(mut self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        let mut running: HashMap<String, CancellationToken> = HashMap::new();
+        let mut retry_at: BTreeMap<String, Instant> = BTreeMap::new();
+        let mut tails: HashMap<String, String> = HashMap::new();
+        let mut stop: Option<Stop> = None;
+        let mut current_wave: Option<usize> = None;
+        let waves_mode = self.options.mode != ExecutionMode::Continuous;
+        let mut status_tick = self.options.status_interval.map(tokio::time::interval);
+        if let Some(tick) = &mut status_tick {
+            tick.tick().await;
+        }
+        loop {
+            if stop.is_none() {
+                let mut busy: HashSet<String> = running.keys().cloned().collect();
+                busy.extend(retry_at.keys().cloned());
+                let decision = decide(&self.index, &self.state, self.options.mode, &busy);
+                let blocks: Vec<Event> = decision
+                    .block
+                    .into_iter()
+                    .map(|(agent, by, reason)| Event::AgentBlocked { agent, by, reason })
+                    .collect();
+                self.stage(blocks);
+                if waves_mode && decision.current_wave != current_wave {
+                    let mut events = Vec::new();
+                    if let Some(w) = current_wave {
+                        events.push(self.wave_finished(w));
+                    }
+                    if let Some(w) = decision.current_wave {
+                        events.push(Event::WaveStarted {
+                            wave: self.index.wave_ids[w].clone(),
+                        });
+                    }
+                    current_wave = decision.current_wave;
+                    self.stage(events);
+                }
+                let due: Vec<String> = retry_at
+                    .iter()
+                    .filter(|(_, at)| **at <= Instant::now())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let mut batch: Vec<String> = Vec::new();
+                for id in due.into_iter().chain(decision.start) {
+                    if running.len() + batch.len() >= self.options.concurrency.max(1) {
+                        break;
+                    }
+                    if running.contains_key(&id) || batch.contains(&id) {
+                        continue;
+                    }
+                    if let Some(at) = retry_at.get(&id) {
+                        if *at > Instant::now() {
+                            continue;
+                        }
+                        retry_at.remove(&id);
+                    }
+                    batch.push(id);
+                }
+                self.start_agents(&batch, &tx, &mut running, &tails).await?;
+            }
+            if running.is_empty() && (retry_at.is_empty() || stop.is_some()) {
+                let busy = HashSet::new();
+                let decision = decide(&self.index, &self.state, self.options.mode, &busy);
+                if stop.is_some()
+                    || (decision.start.is_empty()
+                        && decision.block.is_empty()
+                        && decision.current_wave == current_wave)
+                {
+                    break;
+                }
+                continue;
+            }
+            let next_retry = retry_at.values().min().copied();
+            tokio::select! {
+                Some(message) = rx.recv() => {
+                    let mut batch = vec![message];
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                    }
+                    let mut events = Vec::new();
+                    let mut finished = Vec::new();
+                    for message in batch {
+                        match message {
+                            Message::Output(agent, AgentOutput::Protocol(p)) => events.push(Self::protocol_event(&agent, p)),
+                            Message::Output(_, AgentOutput::Spawned { .. }) => {}
+                            Message::Done(agent, attempt, result) => finished.push((agent, attempt, result)),
+                        }
+                    }
+                    self.stage(events);
+                    for (agent, attempt, result) in finished {
+                        running.remove(&agent);
+                        tails.insert(agent.clone(), result.tail.clone());
+                        let events = self.finish_events(&agent, attempt, &result, stop, &mut retry_at);
+                        self.stage(events);
+                        let failed_for_good = !result.outcome.is_success()
+                            && result.outcome != AgentOutcome::Cancelled
+                            && !retry_at.contains_key(&agent);
+                        if failed_for_good && stop.is_none() {
+                            match self.options.failure_strategy {
+                                FailureStrategy::ContinueOthers => {}
+                                FailureStrategy::StopAll => {
+                                    stop = Some(Stop::Everything);
+                                    running.values().for_each(CancellationToken::cancel);
+                                }
+                                FailureStrategy::PauseWave => stop = Some(Stop::Pause),
+                            }
+                        }
+                    }
+                }
+                () = sleep_until_opt(next_retry) => {}
+                () = interrupt.cancelled(), if stop != Some(Stop::Interrupted) => {
+                    stop = Some(Stop::Interrupted);
+                    running.values().for_each(CancellationToken::cancel);
+                }
+                _ = tick_opt(&mut status_tick) => self.write_status(true)?,
+            }
+            if stop.is_some() {
+                self.flush().await?;
+            }
+        }
+        if waves_mode
+            && stop.is_none()
+            && let Some(w) = current_wave
+        {
+            let event = self.wave_finished(w);
+            self.record(vec![event]).await?;
+        }
+        let outcome = match stop {
+            Some(Stop::Interrupted) => {
+                self.record(vec![Event::RunInterrupted {
+                    reason: "interrupted (Ctrl-C or SIGTERM)".into(),
+                }])
+                .await?;
+                RunOutcome::Interrupted
+            }
+            Some(Stop::Pause) => RunOutcome::Paused,
+            Some(Stop::Everything) => RunOutcome::Failed,
+            None if self
+                .state
+                .agents
+                .values()
+                .all(|a| a.phase == AgentPhase::Completed) =>
+            {
+                RunOutcome::Succeeded
+            }
+            None => RunOutcome::Failed,
+        };
+        if outcome != RunOutcome::Interrupted {
+            self.record(vec![Event::RunFinished { outcome }]).await?;
+        }
+        self.write_status(true)?;
+        self.write_reports()?;
+        for reporter in &mut self.reporters {
+            reporter.finish(&self.state, &self.plan);
+        }
+        self.journal.close().await;
+        Ok(outcome)
+    }
+
+    fn wave_finished(&self, w: usize) -> Event {
+        let ok = self
+            .index
+            .ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.index.wave[*i] == w)
+            .all(|(_, id)| {
+                self.state
+                    .agents
+                    .get(id)
+                    .is_some_and(|a| a.phase == AgentPhase::Completed)
+            });
+        Event::WaveFinished {
+            wave: self.index.wave_ids[w].clone(),
+            ok,
+        }
+    }
+
+    fn finish_events(
+        &self,
+        agent: &str,
+        attempt: u32,
+        result: &DriverResult,
+        stop: Option<Stop>,
+        retry_at: &mut BTreeMap<String, Instant>,
+    ) -> Vec<Event> {
+        let mut events = vec![Event::AgentFinished {
+            agent: agent.to_string(),
+            attempt,
+            outcome: result.outcome.clone(),
+            exit_code: result.exit_code,
+        }];
+        let failed = !result.outcome.is_success() && result.outcome != AgentOutcome::Cancelled;
+        let max_retries = self
+            .agent_def(agent)
+            .and_then(|a| a.max_retries)
+            .unwrap_or(0);
+        if failed && stop.is_none() && attempt <= max_retries {
+            let delay =
+                retry::backoff(self.options.retry_base, self.options.retry_max, attempt + 1);
+            let reason = match &result.outcome {
+                AgentOutcome::Failed { reason } => reason.clone(),
+                AgentOutcome::TimedOut => "timed out".into(),
+                AgentOutcome::Stalled => "stalled: no output for too long".into(),
+                _ => "failed".into(),
+            };
+            retry_at.insert(agent.to_string(), Instant::now() + delay);
+            events.push(Event::AgentRetrying {
+                agent: agent.to_string(),
+                next_attempt: attempt + 1,
+                delay_ms: delay.as_millis() as u64,
+                reason,
+            });
+        }
+        events
+    }
+
+    fn write_reports(&self) -> Result<(), EngineError> {
+        let report = crate::report::summary::run_report(&self.state, now_ms());
+        for (name, text) in [
+            ("report.json", crate::report::summary::report_json(&report)),
+            (
+                "report.md",
+                crate::report::summary::report_markdown(&report),
+            ),
+        ] {
+            let path = self.options.run_dir.join(name);
+            crate::report::status::write_atomically(&path, text.as_bytes())
+                .map_err(|source| EngineError::Io { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick_opt(tick: &mut Option<tokio::time::Interval>) {
+    match tick {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,288 @@
+//! Live progress: reporters receive every journaled event with the state after it.
+//!
+//! - [`JsonLines`]: every event as one JSON line on stdout (`--json`).
+//! - [`PlainLines`]: timestamped readable lines, for CI logs and pipes.
+//! - [`TerminalBars`]: on a terminal, a bar per running agent (latest status
+//!   text, elapsed vs estimated time) and an overall bar with ETA.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::journal::{AgentOutcome, Event, EventRecord, RunState};
+use crate::plan::Plan;
+use crate::protocol::ReportedStatus;
+
+/// Something that shows a run as it happens.
+pub trait Reporter: Send {
+    /// Called after each event was journaled and applied.
+    fn event(&mut self, record: &EventRecord, state: &RunState, plan: &Plan);
+    /// Called once at the end of the run.
+    fn finish(&mut self, _state: &RunState, _plan: &Plan) {}
+}
+
+/// Every event as a JSON line on stdout.
+#[derive(Debug, Default)]
+pub struct JsonLines;
+
+impl Reporter for JsonLines {
+    fn event(&mut self, record: &EventRecord, _state: &RunState, _plan: &Plan) {
+        if let Ok(line) = serde_json::to_string(record) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+fn clock(ms: i64) -> String {
+    let secs = (ms / 1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The one-line text of an event, or `None` for events not worth a line.
+pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<String> {
+    Some(match &record.event {
+        Event::RunStarted { run_id, .. } => {
+            format!("run {run_id} started ({} agents)", plan.agent_count())
+        }
+        Event::RunResumed => format!("run {} resumed", state.run_id),
+        Event::WaveStarted { wave } => format!("WAVE {wave} started"),
+        Event::WaveFinished { wave, ok } => {
+            format!(
+                "WAVE {wave} finished{}",
+                if *ok { "" } else { " with failures" }
+            )
+        }
+        Event::AgentStarted { agent, attempt } => {
+            if *attempt > 1 {
+                format!("{agent} started (attempt {attempt})")
+            } else {
+                format!("{agent} started")
+            }
+        }
+        Event::AgentStatus {
+            agent,
+            status,
+            text,
+        } => {
+            let marker = match status {
+                ReportedStatus::Started => "STARTED".to_string(),
+                ReportedStatus::Progress(p) => format!("PROGRESS-{p}%"),
+                ReportedStatus::Complete => "COMPLETE".to_string(),
+                ReportedStatus::Failed => "FAILED".to_string(),
+                ReportedStatus::Blocked => "BLOCKED".to_string(),
+            };
+            format!("{agent} [STATUS: {marker}] {text}")
+                .trim_end()
+                .to_string()
+        }
+        Event::AgentReport { agent, report } => format!(
+            "{agent} progress report: {} done, {} remaining{}",
+            report.completed_tasks.len(),
+            report.remaining_tasks.len(),
+            report
+                .estimated_completion
+                .as_ref()
+                .map(|e| format!(", done in {e}"))
+                .unwrap_or_default()
+        ),
+        Event::AgentError { agent, report } => {
+            format!("{agent} reported [ERROR: {}]", report.title)
+        }
+        Event::AgentGateClaim { .. } => return None,
+        Event::AgentFinished { agent, outcome, .. } => match outcome {
+            AgentOutcome::Completed {
+                without_marker: false,
+            } => format!("{agent} COMPLETE"),
+            AgentOutcome::Completed {
+                without_marker: true,
+            } => {
+                format!("{agent} COMPLETE (warning: exited 0 without a [STATUS: COMPLETE] marker)")
+            }
+            AgentOutcome::Cancelled => format!("{agent} cancelled"),
+            other => {
+                let cause = match other {
+                    AgentOutcome::Failed { reason } => reason.clone(),
+                    AgentOutcome::TimedOut => "timed out".into(),
+                    _ => "stalled: no output for too long".into(),
+                };
+                let retrying = state
+                    .agents
+                    .get(agent)
+                    .is_some_and(|a| a.phase == crate::journal::AgentPhase::Retrying);
+                if retrying {
+                    format!("{agent} FAILED: {cause}")
+                } else {
+                    let recommendation = state
+                        .agents
+                        .get(agent)
+                        .and_then(|a| a.errors.iter().rev().find_map(|e| e.recommendation.clone()))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "Fix {agent} and run `llm-orchestrate resume {}`",
+                                state.run_id
+                            )
+                        });
+                    format!(
+                        "[ERROR: Agent {agent} failed]\nCause: {cause}\nImpact: {}\nRecommendation: {recommendation}",
+                        crate::report::summary::impact_of(plan, agent)
+                    )
+                }
+            }
+        },
+        Event::AgentRetrying {
+            agent,
+            next_attempt,
+            delay_ms,
+            ..
+        } => format!(
+            "{agent} will retry (attempt {next_attempt}) in {:.1}s",
+            *delay_ms as f64 / 1000.0
+        ),
+        Event::AgentBlocked { agent, reason, .. } => format!("{agent} BLOCKED: {reason}"),
+        Event::RunInterrupted { reason } => format!(
+            "run interrupted: {reason}; resume with `llm-orchestrate resume {}`",
+            state.run_id
+        ),
+        Event::RunFinished { outcome } => format!("run finished: {outcome:?}"),
+    })
+}
+
+/// Timestamped readable lines on stdout.
+#[derive(Debug, Default)]
+pub struct PlainLines;
+
+impl Reporter for PlainLines {
+    fn event(&mut self, record: &EventRecord, state: &RunState, plan: &Plan) {
+        if let Some(text) = describe(record, state, plan) {
+            let mut out = std::io::stdout().lock();
+            let stamp = clock(record.at_ms);
+            for (i, line) in text.lines().enumerate() {
+                if i == 0 {
+                    let _ = writeln!(out, "[{stamp}] {line}");
+                } else {
+                    let _ = writeln!(out, "           {line}");
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, state: &RunState, _plan: &Plan) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", summary_line(state));
+    }
+}
+
+/// "3 agents: 2 complete, 1 failed, 0 blocked".
+pub fn summary_line(state: &RunState) -> String {
+    use crate::journal::AgentPhase::*;
+    let count = |p| state.agents.values().filter(|a| a.phase == p).count();
+    format!(
+        "{} agents: {} complete, {} failed, {} blocked, {} not finished",
+        state.agents.len(),
+        count(Completed),
+        count(Failed),
+        count(Blocked),
+        state.agents.len() - count(Completed) - count(Failed) - count(Blocked)
+    )
+}
+
+/// Progress bars on a terminal (indicatif).
+pub struct TerminalBars {
+    multi: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    bars: HashMap<String, indicatif::ProgressBar>,
+}
+
+impl Default for TerminalBars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TerminalBars {
+    /// Bars drawn on stderr.
+    pub fn new() -> Self {
+        let multi = indicatif::MultiProgress::new();
+        let overall = multi.add(indicatif::ProgressBar::new(100));
+        overall.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>14} [{bar:30}] {pos:>3}% {msg} (ETA {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        overall.set_prefix("overall");
+        Self {
+            multi,
+            overall,
+            bars: HashMap::new(),
+        }
+    }
+
+    fn bar(&mut self, agent: &str, plan: &Plan) -> &indicatif::ProgressBar {
+        let estimate = plan
+            .agents()
+            .find(|(_, _, a)| a.agent_id == agent)
+            .and_then(|(_, _, a)| a.estimated_duration)
+            .map(|d| crate::plan::duration::format_duration(d.get()))
+            .unwrap_or_else(|| "?".into());
+        let multi = &self.multi;
+        self.bars.entry(agent.to_string()).or_insert_with(|| {
+            let bar = multi.insert_from_back(1, indicatif::ProgressBar::new(100));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{prefix:>14}} [{{bar:30}}] {{pos:>3}}% {{elapsed}}/{estimate} {{wide_msg}}"
+                ))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(agent.chars().take(14).collect::<String>());
+            bar.enable_steady_tick(Duration::from_millis(500));
+            bar
+        })
+    }
+}
+
+impl Reporter for TerminalBars {
+    fn event(&mut self, record: &EventRecord, state: &RunState, plan: &Plan) {
+        if let Some(agent) = record.event.agent().map(str::to_string) {
+            let progress = state.agents.get(&agent).map_or(0, |a| a.progress);
+            let text = state
+                .agents
+                .get(&agent)
+                .map(|a| a.last_status_text.clone())
+                .unwrap_or_default();
+            let finished = matches!(
+                record.event,
+                Event::AgentFinished { .. } | Event::AgentBlocked { .. }
+            );
+            let bar = self.bar(&agent, plan).clone();
+            bar.set_position(u64::from(progress));
+            bar.set_message(text);
+            if finished {
+                bar.finish_and_clear();
+                self.bars.remove(&agent);
+            }
+        }
+        if let Some(text) = describe(record, state, plan)
+            && !matches!(
+                record.event,
+                Event::AgentStatus { .. } | Event::AgentReport { .. }
+            )
+        {
+            let _ = self.multi.println(text);
+        }
+        self.overall
+            .set_position(u64::from(state.overall_progress()));
+        self.overall.set_message(summary_line(state));
+    }
+
+    fn finish(&mut self, state: &RunState, _plan: &Plan) {
+        self.overall.finish_and_clear();
+        for bar in self.bars.values() {
+            bar.finish_and_clear();
+        }
+        eprintln!("{}", summary_line(state));
+    }
+}
