@@ -77,6 +77,9 @@ pub enum EngineError {
     NotARun(String),
 }
 
+/// How often status.json catches up with the state while a run is busy.
+pub const STATUS_REFRESH: Duration = Duration::from_millis(250);
+
 enum Message {
     Output(String, AgentOutput),
     Done(String, u32, DriverResult),
@@ -101,7 +104,8 @@ pub struct Engine {
     state: RunState,
     driver: Arc<dyn Driver>,
     reporters: Vec<Box<dyn Reporter>>,
-    last_status_write: Option<Instant>,
+    /// status.json is behind the state.
+    status_dirty: bool,
     /// Events applied to `state` but not yet written to the journal.
     pending: Vec<crate::journal::EventRecord>,
     /// Agent id → (wave, position) in the plan.
@@ -176,7 +180,7 @@ impl Engine {
             state,
             driver,
             reporters,
-            last_status_write: None,
+            status_dirty: true,
             pending: Vec::new(),
             positions: HashMap::new(),
             prompts: None,
@@ -234,7 +238,8 @@ impl Engine {
                 reporter.event(record, &self.state, &self.plan);
             }
         }
-        self.write_status(false)
+        self.status_dirty = true;
+        Ok(())
     }
 
     /// Stages and flushes.
@@ -243,19 +248,16 @@ impl Engine {
         self.flush().await
     }
 
-    /// Rewrites status.json atomically; at most every 100 ms unless `force`.
+    /// Rewrites status.json atomically when it is behind the state (or always, with `force`).
+    /// The run loop calls this every [`STATUS_REFRESH`] and at the plan's
+    /// `progressReporting` interval; the end of the run forces it.
     fn write_status(&mut self, force: bool) -> Result<(), EngineError> {
-        let now = Instant::now();
-        if !force
-            && self
-                .last_status_write
-                .is_some_and(|t| now - t < Duration::from_millis(100))
-        {
+        if !force && !self.status_dirty {
             return Ok(());
         }
-        self.last_status_write = Some(now);
+        self.status_dirty = false;
         let path = self.options.run_dir.join("status.json");
-        let json = crate::report::status::status_json(&self.state, now_ms());
+        let json = crate::report::status::status_json_for(&self.state, Some(&self.plan), now_ms());
         let bytes = serde_json::to_vec_pretty(&json).unwrap_or_default();
         crate::report::status::write_atomically(&path, &bytes)
             .map_err(|source| EngineError::Io { path, source })
@@ -401,6 +403,8 @@ impl Engine {
         if let Some(tick) = &mut status_tick {
             tick.tick().await;
         }
+        let mut refresh = tokio::time::interval(STATUS_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if stop.is_none() {
                 let mut busy: HashSet<String> = running.keys().cloned().collect();
@@ -503,6 +507,7 @@ impl Engine {
                     running.values().for_each(CancellationToken::cancel);
                 }
                 _ = tick_opt(&mut status_tick) => self.write_status(true)?,
+                _ = refresh.tick() => self.write_status(false)?,
             }
             if stop.is_some() {
                 self.flush().await?;

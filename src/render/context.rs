@@ -105,6 +105,28 @@ pub struct WaveView {
     pub stage: Option<StageView>,
 }
 
+/// A wave without its agents (what one agent's prompt needs to know about its wave).
+#[derive(Debug, Clone, Serialize)]
+pub struct WaveHeader {
+    /// 1-based position.
+    pub number: usize,
+    /// Wave id.
+    pub wave_id: String,
+    /// Concurrent or sequential.
+    pub parallel: bool,
+}
+
+impl WaveView {
+    /// The wave's header.
+    pub fn header(&self) -> WaveHeader {
+        WaveHeader {
+            number: self.number,
+            wave_id: self.wave_id.clone(),
+            parallel: self.parallel,
+        }
+    }
+}
+
 /// Everything a template can use.
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderContext {

@@ -142,7 +142,7 @@ pub fn render(
         for agent in &wave.agents {
             let prompt = agent_template.render(minijinja::context! {
                 plan => &ctx.plan,
-                wave => wave,
+                wave => wave.header(),
                 agent => agent,
                 gates => &ctx.gates,
             })?;
@@ -212,7 +212,7 @@ impl AgentPrompts {
             .get_template("agent.md")?
             .render(minijinja::context! {
                 plan => &self.ctx.plan,
-                wave => wave,
+                wave => wave.header(),
                 agent => &wave.agents[a],
                 gates => &self.ctx.gates,
             })?;

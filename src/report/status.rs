@@ -12,6 +12,7 @@ use super::{
     run_id_of,
 };
 use crate::journal::{AgentOutcome, AgentPhase, AgentState, RunOutcome, RunState};
+use crate::plan::Plan;
 
 /// The seed's aggregate status of a run, as JSON:
 ///
@@ -38,8 +39,13 @@ use crate::journal::{AgentOutcome, AgentPhase, AgentState, RunOutcome, RunState}
 /// blockers, agents that completed without a COMPLETE marker and agents
 /// running longer than their `estimatedDuration` (measured up to `now_ms`).
 pub fn status_json(state: &RunState, now_ms: i64) -> Value {
-    let plan = plan_of(state);
-    let list = entries(state, plan.as_ref());
+    status_json_for(state, plan_of(state).as_ref(), now_ms)
+}
+
+/// [`status_json`] with the plan already at hand (the engine keeps it; decoding
+/// it from the state on every rewrite would dominate a large run).
+pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Value {
+    let list = entries(state, plan);
     let run_id = run_id_of(state);
 
     let mut agent_status = Vec::with_capacity(list.len());
