@@ -27,7 +27,12 @@ fn no_panic() -> impl Predicate<str> {
 
 #[test]
 fn validate_accepts_every_example() {
-    for name in ["seed-plan.json", "three-agents.yaml", "full-plan.json"] {
+    for name in [
+        "seed-plan.json",
+        "three-agents.yaml",
+        "full-plan.json",
+        "shell-demo.json",
+    ] {
         bin()
             .args(["validate"])
             .arg(example(name))
@@ -405,7 +410,12 @@ fn yaml_or_json(path: &Path) -> serde_json::Value {
 fn every_example_validates_against_the_schema() {
     let schema = schema();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    for name in ["seed-plan.json", "three-agents.yaml", "full-plan.json"] {
+    for name in [
+        "seed-plan.json",
+        "three-agents.yaml",
+        "full-plan.json",
+        "shell-demo.json",
+    ] {
         let doc = yaml_or_json(&example(name));
         let errors: Vec<String> = validator
             .iter_errors(&doc)

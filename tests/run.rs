@@ -353,3 +353,27 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn the_readme_demo_plan_runs_and_retries_its_flaky_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shell-demo.json");
+    bin()
+        .args(["run", "--retry-base", "100ms", "--plan"])
+        .arg(&plan)
+        .arg("--workdir")
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("LOG_IMPL started (attempt 2)"))
+        .stdout(predicate::str::contains(
+            "PROFILE_IMPL progress report: 1 done, 1 remaining",
+        ))
+        .stdout(predicate::str::contains("3 agents: 3 complete"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("demo/auth-service/tokens.txt")).unwrap(),
+        "token: ok\n"
+    );
+}
