@@ -409,7 +409,13 @@ impl Engine {
             if stop.is_none() {
                 let mut busy: HashSet<String> = running.keys().cloned().collect();
                 busy.extend(retry_at.keys().cloned());
-                let decision = decide(&self.index, &self.state, self.options.mode, &busy);
+                let free = self
+                    .options
+                    .concurrency
+                    .max(1)
+                    .saturating_sub(running.len());
+                let decision =
+                    ready::decide_up_to(&self.index, &self.state, self.options.mode, &busy, free);
                 let blocks: Vec<Event> = decision
                     .block
                     .into_iter()
@@ -483,7 +489,13 @@ impl Engine {
                     self.stage(events);
                     for (agent, attempt, result) in finished {
                         running.remove(&agent);
-                        tails.insert(agent.clone(), result.tail.clone());
+                        // Only a failed attempt's tail is needed (as retry context); keeping
+                        // every agent's would grow with the plan.
+                        if result.outcome.is_success() {
+                            tails.remove(&agent);
+                        } else {
+                            tails.insert(agent.clone(), result.tail.clone());
+                        }
                         let events = self.finish_events(&agent, attempt, &result, stop, &mut retry_at);
                         self.stage(events);
                         let failed_for_good = !result.outcome.is_success()

@@ -79,17 +79,25 @@ pub fn decide(
     mode: ExecutionMode,
     busy: &HashSet<String>,
 ) -> Decision {
+    decide_up_to(index, state, mode, busy, usize::MAX)
+}
+
+/// [`decide`], listing at most `max_start` agents to start (the free
+/// concurrency slots), so a large plan does not pay for every waiting agent.
+pub fn decide_up_to(
+    index: &PlanIndex,
+    state: &RunState,
+    mode: ExecutionMode,
+    busy: &HashSet<String>,
+    max_start: usize,
+) -> Decision {
     let n = index.ids.len();
-    let mut phase: Vec<AgentPhase> = index
-        .ids
-        .iter()
-        .map(|id| {
-            state
-                .agents
-                .get(id)
-                .map_or(AgentPhase::Pending, |a| a.phase)
-        })
-        .collect();
+    let mut phase: Vec<AgentPhase> = vec![AgentPhase::Pending; n];
+    for (id, agent) in &state.agents {
+        if let Some(&i) = index.position.get(id) {
+            phase[i] = agent.phase;
+        }
+    }
     let is_busy: Vec<bool> = index.ids.iter().map(|id| busy.contains(id)).collect();
     let mut decision = Decision::default();
     // Blocking propagates through chains: repeat until nothing changes (plan
@@ -131,6 +139,7 @@ pub fn decide(
         ExecutionMode::Continuous => {
             decision.start = (0..n)
                 .filter(|&i| startable(i))
+                .take(max_start)
                 .map(|i| index.ids[i].clone())
                 .collect();
         }
@@ -148,6 +157,7 @@ pub fn decide(
                 decision.start = members
                     .into_iter()
                     .filter(|&i| startable(i))
+                    .take(max_start)
                     .map(|i| index.ids[i].clone())
                     .collect();
             } else if !members.iter().any(|&i| is_busy[i])

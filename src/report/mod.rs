@@ -65,10 +65,11 @@ fn plan_of(state: &RunState) -> Option<Plan> {
 /// plan does not name (in id order).
 fn entries<'a>(state: &'a RunState, plan: Option<&'a Plan>) -> Vec<Entry<'a>> {
     let mut out: Vec<Entry<'a>> = Vec::new();
+    let mut seen: std::collections::HashSet<&'a str> = std::collections::HashSet::new();
     if let Some(plan) = plan {
         for (w, _, agent) in plan.agents() {
             let id = agent.agent_id.as_str();
-            if out.iter().any(|e| e.id == id) {
+            if !seen.insert(id) {
                 continue;
             }
             out.push(Entry {
@@ -80,7 +81,7 @@ fn entries<'a>(state: &'a RunState, plan: Option<&'a Plan>) -> Vec<Entry<'a>> {
         }
     }
     for (id, agent_state) in &state.agents {
-        if !out.iter().any(|e| e.id == id.as_str()) {
+        if seen.insert(id.as_str()) {
             out.push(Entry {
                 id,
                 wave: None,
