@@ -377,3 +377,64 @@ fn the_readme_demo_plan_runs_and_retries_its_flaky_agent() {
         "token: ok\n"
     );
 }
+
+#[test]
+fn pause_wave_lets_running_agents_finish_then_pauses_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.txt");
+    let fails = "exit 4";
+    let plan = write_plan(
+        dir.path(),
+        serde_json::json!({
+            "orchestrationId": "pause",
+            "coordinationRules": {"failureStrategy": "pause-wave"},
+            "waves": [
+                {"waveId": "w1", "agents": [agent("FAILS", &[], fails), agent("SLOWER", &[], &format!("sleep 1; {MARKERS}"))]},
+                {"waveId": "w2", "agents": [agent("NEXT", &[], MARKERS)]}
+            ]
+        }),
+    );
+    bin()
+        .args(["run", "--plan"])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .env("LEDGER", &ledger)
+        .assert()
+        .code(3);
+    let ran = std::fs::read_to_string(&ledger).unwrap();
+    assert!(ran.contains("SLOWER"), "the running agent finishes");
+    assert!(
+        !ran.contains("NEXT"),
+        "nothing new starts after the failure"
+    );
+}
+
+#[test]
+fn the_stall_watchdog_stops_a_silent_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        serde_json::json!({"orchestrationId": "stall", "waves": [{"waveId": "w", "agents": [agent("QUIET", &[], "echo '[STATUS: STARTED]'; sleep 30")]}]}),
+    );
+    let started = std::time::Instant::now();
+    bin()
+        .args([
+            "run",
+            "--stall-timeout",
+            "700ms",
+            "--kill-grace",
+            "300ms",
+            "--plan",
+        ])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "Cause: stalled: no output for too long",
+        ));
+    assert!(started.elapsed().as_secs() < 10);
+    assert_eq!(outcome_of(&report(dir.path()), "QUIET"), "stalled");
+}
