@@ -109,7 +109,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub fn new_run_id(orchestration_id: &str) -> String {
     let ms = now_ms();
     let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::report::status::civil_from_days(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
     let safe: String = orchestration_id
         .chars()
@@ -129,19 +129,6 @@ pub fn new_run_id(orchestration_id: &str) -> String {
         t % 60,
         (ms.rem_euclid(1000) as u32 * 65 + std::process::id()) & 0xffff
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
@@ -300,15 +287,18 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let json = args.engine.json;
     runtime()?.block_on(async move {
         let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
-        let engine = Engine::start(plan, options, driver, reporters(json))
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let outcome = engine
-            .run(interrupt_token())
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        Ok(exit_code(outcome))
+        drive(Engine::start(plan, options, driver, reporters(json)).await).await
     })
+}
+
+/// Runs a started (or resumed) engine to its end and maps the outcome to an exit code.
+async fn drive(engine: Result<Engine, crate::engine::EngineError>) -> Result<u8, CliError> {
+    let engine = engine.map_err(|e| CliError::Usage(e.to_string()))?;
+    let outcome = engine
+        .run(interrupt_token())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(exit_code(outcome))
 }
 
 /// Finds a run folder by id, unique prefix, or the latest.
@@ -386,14 +376,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             &args.engine,
         );
         let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
-        let engine = Engine::resume(options, driver, reporters(json))
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let outcome = engine
-            .run(interrupt_token())
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        Ok(exit_code(outcome))
+        drive(Engine::resume(options, driver, reporters(json)).await).await
     })
 }
 
@@ -455,6 +438,7 @@ mod tests {
 
     #[test]
     fn civil_dates_are_right() {
+        use crate::report::status::civil_from_days;
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_784), (2026, 11, 27));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));

@@ -655,9 +655,4 @@ async fn tick_opt(tick: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::journal::now_ms;

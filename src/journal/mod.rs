@@ -8,4 +8,4 @@ pub mod store;
 
 pub use event::{AgentOutcome, Event, EventRecord, RunOutcome};
 pub use state::{AgentPhase, AgentState, RunState};
-pub use store::{Journal, JournalError};
+pub use store::{Journal, JournalError, now_ms};
