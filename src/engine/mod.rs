@@ -11,7 +11,7 @@ pub mod progress;
 pub mod ready;
 pub mod retry;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drivers::{AgentOutput, AgentTask, Driver, DriverResult};
 use crate::journal::{
-    AgentOutcome, AgentPhase, Event, Journal, JournalError, RunOutcome, RunState,
+    AgentOutcome, AgentPhase, Event, Journal, JournalError, PhaseScope, RunOutcome, RunState,
 };
 use crate::plan::{ExecutionMode, FailureStrategy, Plan};
 use crate::protocol::ProtocolEvent;
 use progress::Reporter;
-use ready::{PlanIndex, decide};
+use ready::Scheduler;
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -98,7 +98,8 @@ enum Stop {
 /// A run in progress.
 pub struct Engine {
     plan: Plan,
-    index: PlanIndex,
+    /// Which agents may start, kept up to date by [`Self::stage`].
+    scheduler: Scheduler,
     options: RunOptions,
     journal: Journal,
     state: RunState,
@@ -173,7 +174,7 @@ impl Engine {
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Self {
         Self {
-            index: PlanIndex::new(&plan),
+            scheduler: Scheduler::new(&plan, options.mode),
             plan,
             options,
             journal,
@@ -189,6 +190,7 @@ impl Engine {
     }
 
     fn indexed(mut self) -> Self {
+        self.scheduler.sync_all(&self.state);
         self.positions = self
             .plan
             .agents()
@@ -214,6 +216,7 @@ impl Engine {
     /// flush, so "journaled before it takes effect" holds, and events that
     /// happen together cost one transaction.
     fn stage(&mut self, events: Vec<Event>) {
+        let count = events.len();
         let at_ms = now_ms();
         for event in events {
             let record = crate::journal::EventRecord {
@@ -223,6 +226,20 @@ impl Engine {
             };
             self.state.apply(&record);
             self.pending.push(record);
+        }
+        // Only the final phases of this batch count (a failed attempt that will
+        // be retried is `Retrying`, not a failure that blocks its dependants).
+        let first_new = self.pending.len() - count;
+        let mut all = false;
+        for record in &self.pending[first_new..] {
+            match record.event.phase_scope() {
+                PhaseScope::None => {}
+                PhaseScope::Agent(id) => self.scheduler.sync(&self.state, id),
+                PhaseScope::All => all = true,
+            }
+        }
+        if all {
+            self.scheduler.sync_all(&self.state);
         }
     }
 
@@ -407,15 +424,12 @@ impl Engine {
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if stop.is_none() {
-                let mut busy: HashSet<String> = running.keys().cloned().collect();
-                busy.extend(retry_at.keys().cloned());
                 let free = self
                     .options
                     .concurrency
                     .max(1)
                     .saturating_sub(running.len());
-                let decision =
-                    ready::decide_up_to(&self.index, &self.state, self.options.mode, &busy, free);
+                let decision = self.scheduler.decide(free);
                 let blocks: Vec<Event> = decision
                     .block
                     .into_iter()
@@ -429,7 +443,7 @@ impl Engine {
                     }
                     if let Some(w) = decision.current_wave {
                         events.push(Event::WaveStarted {
-                            wave: self.index.wave_ids[w].clone(),
+                            wave: self.scheduler.index().wave_ids[w].clone(),
                         });
                     }
                     current_wave = decision.current_wave;
@@ -459,13 +473,7 @@ impl Engine {
                 self.start_agents(&batch, &tx, &mut running, &tails).await?;
             }
             if running.is_empty() && (retry_at.is_empty() || stop.is_some()) {
-                let busy = HashSet::new();
-                let decision = decide(&self.index, &self.state, self.options.mode, &busy);
-                if stop.is_some()
-                    || (decision.start.is_empty()
-                        && decision.block.is_empty()
-                        && decision.current_wave == current_wave)
-                {
+                if stop.is_some() || self.scheduler.is_idle(current_wave) {
                     break;
                 }
                 continue;
@@ -565,20 +573,15 @@ impl Engine {
     }
 
     fn wave_finished(&self, w: usize) -> Event {
-        let ok = self
-            .index
-            .ids
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.index.wave[*i] == w)
-            .all(|(_, id)| {
-                self.state
-                    .agents
-                    .get(id)
-                    .is_some_and(|a| a.phase == AgentPhase::Completed)
-            });
+        let index = self.scheduler.index();
+        let ok = index.wave_members[w].clone().all(|i| {
+            self.state
+                .agents
+                .get(&index.ids[i])
+                .is_some_and(|a| a.phase == AgentPhase::Completed)
+        });
         Event::WaveFinished {
-            wave: self.index.wave_ids[w].clone(),
+            wave: index.wave_ids[w].clone(),
             ok,
         }
     }

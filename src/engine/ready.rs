@@ -1,7 +1,16 @@
 //! Which agents may start now, and which can never start: the scheduling rules
-//! of the execution modes, as a pure function of the plan and the run state.
+//! of the execution modes, kept up to date incrementally.
+//!
+//! The [`Scheduler`] mirrors each agent's [`AgentPhase`] and is told of every
+//! change ([`Scheduler::set`], [`Scheduler::sync_all`]). From those changes it
+//! keeps, per agent, the number of dependencies not yet completed, the set of
+//! agents that could start (pending, every dependency completed) and, per
+//! wave, how many agents are unfinished and how many are running. A decision
+//! then costs time in proportion to what it returns, not to the plan's size,
+//! so a 10,000-agent run does not rescan the plan on every turn.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 
 use crate::journal::{AgentPhase, RunState};
 use crate::plan::{ExecutionMode, Plan};
@@ -15,10 +24,14 @@ pub struct PlanIndex {
     pub wave: Vec<usize>,
     /// Dependencies of each agent (indices).
     pub deps: Vec<Vec<usize>>,
+    /// Agents that depend on each agent (indices).
+    pub dependants: Vec<Vec<usize>>,
     /// Whether each wave is parallel.
     pub wave_parallel: Vec<bool>,
     /// Wave ids.
     pub wave_ids: Vec<String>,
+    /// The agents of each wave (plan order keeps a wave's agents together).
+    pub wave_members: Vec<Range<usize>>,
     /// Index of each id.
     pub position: HashMap<String, usize>,
 }
@@ -30,23 +43,35 @@ impl PlanIndex {
             ids: Vec::new(),
             wave: Vec::new(),
             deps: Vec::new(),
+            dependants: Vec::new(),
             wave_parallel: plan.waves.iter().map(|w| w.parallel).collect(),
             wave_ids: plan.waves.iter().map(|w| w.wave_id.clone()).collect(),
+            wave_members: Vec::with_capacity(plan.waves.len()),
             position: HashMap::new(),
         };
-        for (w, _, agent) in plan.agents() {
-            index
-                .position
-                .insert(agent.agent_id.clone(), index.ids.len());
-            index.ids.push(agent.agent_id.clone());
-            index.wave.push(w);
+        for (w, wave) in plan.waves.iter().enumerate() {
+            let first = index.ids.len();
+            for agent in &wave.agents {
+                index
+                    .position
+                    .insert(agent.agent_id.clone(), index.ids.len());
+                index.ids.push(agent.agent_id.clone());
+                index.wave.push(w);
+            }
+            index.wave_members.push(first..index.ids.len());
         }
-        for (_, _, agent) in plan.agents() {
-            let deps = agent
+        index.dependants = vec![Vec::new(); index.ids.len()];
+        for (i, (_, _, agent)) in plan.agents().enumerate() {
+            let mut deps: Vec<usize> = agent
                 .dependencies
                 .iter()
                 .filter_map(|d| index.position.get(d).copied())
                 .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            for &d in &deps {
+                index.dependants[d].push(i);
+            }
             index.deps.push(deps);
         }
         index
@@ -58,117 +83,221 @@ impl PlanIndex {
 pub struct Decision {
     /// Agents that can never run: (agent, failed dependency, reason).
     pub block: Vec<(String, String, String)>,
-    /// Agents that may start now, in plan order (the caller applies concurrency).
+    /// Agents that may start now, in plan order (at most the number asked for).
     pub start: Vec<String>,
     /// The wave being worked on (waves/adaptive modes).
     pub current_wave: Option<usize>,
 }
 
-/// Decides which pending agents to block and which to start.
+/// The scheduling rules of the execution modes over incrementally kept state.
 ///
-/// `busy` holds agents that are running or waiting for a retry timer.
-/// Waves mode: only the first wave with unfinished agents is considered; in a
-/// parallel wave every pending agent may start, in a sequential wave only the
-/// first unfinished one and only when nothing of that wave is busy.
-/// Continuous mode: any pending agent whose dependencies all completed.
-/// In every mode an agent whose dependency failed or was blocked is blocked.
-/// Linear in the number of agents and dependencies.
-pub fn decide(
-    index: &PlanIndex,
-    state: &RunState,
+/// Waves mode (and adaptive): only the first wave with unfinished agents is
+/// considered; in a parallel wave every startable agent may start, in a
+/// sequential wave only its first unfinished agent and only when nothing of
+/// that wave is running or waiting for a retry. Continuous mode: any pending
+/// agent whose dependencies all completed. In every mode an agent whose
+/// dependency failed or was blocked is blocked, transitively.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    index: PlanIndex,
     mode: ExecutionMode,
-    busy: &HashSet<String>,
-) -> Decision {
-    decide_up_to(index, state, mode, busy, usize::MAX)
+    phase: Vec<AgentPhase>,
+    /// Dependencies of each agent that have not completed.
+    unmet: Vec<usize>,
+    /// Pending agents whose dependencies all completed, in plan order.
+    ready: BTreeSet<usize>,
+    /// Agents blocked by the scheduler and not yet handed out: (agent, by).
+    new_blocks: Vec<(usize, usize)>,
+    /// Unfinished agents per wave.
+    unfinished: Vec<usize>,
+    /// Running or retrying agents per wave.
+    active: Vec<usize>,
+    /// No wave before this one has unfinished agents.
+    first_open_wave: usize,
 }
 
-/// [`decide`], listing at most `max_start` agents to start (the free
-/// concurrency slots), so a large plan does not pay for every waiting agent.
-pub fn decide_up_to(
-    index: &PlanIndex,
-    state: &RunState,
-    mode: ExecutionMode,
-    busy: &HashSet<String>,
-    max_start: usize,
-) -> Decision {
-    let n = index.ids.len();
-    let mut phase: Vec<AgentPhase> = vec![AgentPhase::Pending; n];
-    for (id, agent) in &state.agents {
-        if let Some(&i) = index.position.get(id) {
-            phase[i] = agent.phase;
+impl Scheduler {
+    /// A scheduler for `plan` in `mode`, every agent pending.
+    pub fn new(plan: &Plan, mode: ExecutionMode) -> Self {
+        let index = PlanIndex::new(plan);
+        let n = index.ids.len();
+        let unmet: Vec<usize> = index.deps.iter().map(Vec::len).collect();
+        let ready = (0..n).filter(|&i| unmet[i] == 0).collect();
+        let unfinished = index.wave_members.iter().map(|r| r.len()).collect();
+        let active = vec![0; index.wave_ids.len()];
+        Self {
+            index,
+            mode,
+            phase: vec![AgentPhase::Pending; n],
+            unmet,
+            ready,
+            new_blocks: Vec::new(),
+            unfinished,
+            active,
+            first_open_wave: 0,
         }
     }
-    let is_busy: Vec<bool> = index.ids.iter().map(|id| busy.contains(id)).collect();
-    let mut decision = Decision::default();
-    // Blocking propagates through chains: repeat until nothing changes (plan
-    // order makes one pass enough for backward dependencies).
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..n {
-            if phase[i] != AgentPhase::Pending || is_busy[i] {
-                continue;
-            }
-            let failed = index.deps[i]
-                .iter()
-                .copied()
-                .find(|&d| matches!(phase[d], AgentPhase::Failed | AgentPhase::Blocked));
-            if let Some(d) = failed {
-                let dep = &index.ids[d];
-                let reason = if phase[d] == AgentPhase::Blocked {
-                    format!("dependency {dep} is blocked")
-                } else {
-                    format!("dependency {dep} failed")
-                };
-                decision
-                    .block
-                    .push((index.ids[i].clone(), dep.clone(), reason));
-                phase[i] = AgentPhase::Blocked;
-                changed = true;
+
+    /// The plan's index.
+    pub fn index(&self) -> &PlanIndex {
+        &self.index
+    }
+
+    /// Takes every agent's phase from `state` (at the start, and after events
+    /// that change many agents at once).
+    pub fn sync_all(&mut self, state: &RunState) {
+        for i in 0..self.index.ids.len() {
+            if let Some(agent) = state.agents.get(&self.index.ids[i]) {
+                self.set(i, agent.phase);
             }
         }
     }
-    let startable = |i: usize| -> bool {
-        phase[i] == AgentPhase::Pending
-            && !is_busy[i]
-            && index.deps[i]
-                .iter()
-                .all(|&d| phase[d] == AgentPhase::Completed)
-    };
-    match mode {
-        ExecutionMode::Continuous => {
-            decision.start = (0..n)
-                .filter(|&i| startable(i))
-                .take(max_start)
-                .map(|i| index.ids[i].clone())
-                .collect();
-        }
-        ExecutionMode::Waves | ExecutionMode::Adaptive => {
-            let Some(wave) = (0..n)
-                .filter(|&i| !phase[i].is_terminal())
-                .map(|i| index.wave[i])
-                .min()
-            else {
-                return decision;
-            };
-            decision.current_wave = Some(wave);
-            let members: Vec<usize> = (0..n).filter(|&i| index.wave[i] == wave).collect();
-            if index.wave_parallel[wave] {
-                decision.start = members
-                    .into_iter()
-                    .filter(|&i| startable(i))
-                    .take(max_start)
-                    .map(|i| index.ids[i].clone())
-                    .collect();
-            } else if !members.iter().any(|&i| is_busy[i])
-                && let Some(&first) = members.iter().find(|&&i| !phase[i].is_terminal())
-                && startable(first)
-            {
-                decision.start.push(index.ids[first].clone());
-            }
+
+    /// Takes one agent's phase from `state`.
+    pub fn sync(&mut self, state: &RunState, id: &str) {
+        if let (Some(&i), Some(agent)) = (self.index.position.get(id), state.agents.get(id)) {
+            self.set(i, agent.phase);
         }
     }
-    decision
+
+    /// Records that agent `i` is now in `phase`, and what follows from it.
+    pub fn set(&mut self, i: usize, phase: AgentPhase) {
+        let old = std::mem::replace(&mut self.phase[i], phase);
+        if old == phase {
+            return;
+        }
+        let w = self.index.wave[i];
+        let is_active = |p: AgentPhase| matches!(p, AgentPhase::Running | AgentPhase::Retrying);
+        match (is_active(old), is_active(phase)) {
+            (false, true) => self.active[w] += 1,
+            (true, false) => self.active[w] -= 1,
+            _ => {}
+        }
+        match (old.is_terminal(), phase.is_terminal()) {
+            (false, true) => self.unfinished[w] -= 1,
+            (true, false) => {
+                self.unfinished[w] += 1;
+                self.first_open_wave = self.first_open_wave.min(w);
+            }
+            _ => {}
+        }
+        if phase == AgentPhase::Pending && self.unmet[i] == 0 {
+            self.ready.insert(i);
+        } else {
+            self.ready.remove(&i);
+        }
+        if old == AgentPhase::Completed {
+            for k in 0..self.index.dependants[i].len() {
+                let d = self.index.dependants[i][k];
+                self.unmet[d] += 1;
+                self.ready.remove(&d);
+            }
+        }
+        match phase {
+            AgentPhase::Completed => {
+                for k in 0..self.index.dependants[i].len() {
+                    let d = self.index.dependants[i][k];
+                    self.unmet[d] -= 1;
+                    if self.unmet[d] == 0 && self.phase[d] == AgentPhase::Pending {
+                        self.ready.insert(d);
+                    }
+                }
+            }
+            AgentPhase::Failed | AgentPhase::Blocked => {
+                for k in 0..self.index.dependants[i].len() {
+                    let d = self.index.dependants[i][k];
+                    if self.phase[d] == AgentPhase::Pending {
+                        self.new_blocks.push((d, i));
+                        self.set(d, AgentPhase::Blocked);
+                    }
+                }
+            }
+            AgentPhase::Pending => {
+                // A pending agent with a failed or blocked dependency can never run.
+                let doomed = self.index.deps[i].iter().copied().find(|&d| {
+                    matches!(self.phase[d], AgentPhase::Failed | AgentPhase::Blocked)
+                });
+                if let Some(by) = doomed {
+                    self.new_blocks.push((i, by));
+                    self.set(i, AgentPhase::Blocked);
+                }
+            }
+            AgentPhase::Running | AgentPhase::Retrying => {}
+        }
+    }
+
+    /// The first wave with unfinished agents.
+    fn current_wave(&mut self) -> Option<usize> {
+        while self.first_open_wave < self.unfinished.len()
+            && self.unfinished[self.first_open_wave] == 0
+        {
+            self.first_open_wave += 1;
+        }
+        (self.first_open_wave < self.unfinished.len()).then_some(self.first_open_wave)
+    }
+
+    /// Hands out the agents blocked since the last call, and lists at most
+    /// `max_start` agents that may start now. Blocked agents are already
+    /// marked blocked here; the caller journals them.
+    pub fn decide(&mut self, max_start: usize) -> Decision {
+        let mut decision = Decision {
+            block: self
+                .new_blocks
+                .drain(..)
+                .map(|(i, by)| {
+                    let dep = self.index.ids[by].clone();
+                    let reason = if self.phase[by] == AgentPhase::Blocked {
+                        format!("dependency {dep} is blocked")
+                    } else {
+                        format!("dependency {dep} failed")
+                    };
+                    (self.index.ids[i].clone(), dep, reason)
+                })
+                .collect(),
+            ..Decision::default()
+        };
+        let (wave, starts) = self.startable(max_start);
+        decision.current_wave = wave;
+        decision.start = starts
+            .into_iter()
+            .map(|i| self.index.ids[i].clone())
+            .collect();
+        decision
+    }
+
+    /// The current wave (waves modes) and at most `max_start` agents that may start now.
+    fn startable(&mut self, max_start: usize) -> (Option<usize>, Vec<usize>) {
+        if self.mode == ExecutionMode::Continuous {
+            return (None, self.ready.iter().copied().take(max_start).collect());
+        }
+        let Some(wave) = self.current_wave() else {
+            return (None, Vec::new());
+        };
+        let members = self.index.wave_members[wave].clone();
+        let starts = if self.index.wave_parallel[wave] {
+            self.ready.range(members).copied().take(max_start).collect()
+        } else if self.active[wave] == 0 && max_start > 0 {
+            members
+                .into_iter()
+                .find(|&i| !self.phase[i].is_terminal())
+                .filter(|i| self.ready.contains(i))
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (Some(wave), starts)
+    }
+
+    /// True when deciding now would change nothing: no new blocks, nothing
+    /// startable, and the current wave is still `current_wave`.
+    pub fn is_idle(&mut self, current_wave: Option<usize>) -> bool {
+        if !self.new_blocks.is_empty() {
+            return false;
+        }
+        let (wave, starts) = self.startable(1);
+        wave == current_wave && starts.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -209,70 +338,115 @@ mod tests {
         });
     }
 
+    fn start(s: &mut Scheduler, id: &str) {
+        let i = s.index().position[id];
+        s.set(i, AgentPhase::Running);
+    }
+
+    fn finished(s: &mut Scheduler, state: &mut RunState, seq: &mut i64, id: &str, ok: bool) {
+        finish(state, seq, id, ok);
+        s.sync(state, id);
+    }
+
     #[test]
     fn waves_mode_starts_one_wave_at_a_time() {
         let p = plan("waves", true);
-        let index = PlanIndex::new(&p);
+        let mut waves = Scheduler::new(&p, ExecutionMode::Waves);
+        let mut continuous = Scheduler::new(&p, ExecutionMode::Continuous);
         let mut state = RunState::default();
-        let none = HashSet::new();
-        assert_eq!(
-            decide(&index, &state, ExecutionMode::Waves, &none).start,
-            vec!["A", "B"]
-        );
+        let d = waves.decide(usize::MAX);
+        assert_eq!(d.start, vec!["A", "B"]);
+        assert_eq!(d.current_wave, Some(0));
+        assert_eq!(waves.decide(1).start, vec!["A"], "max_start is respected");
+        for s in [&mut waves, &mut continuous] {
+            start(s, "A");
+            start(s, "B");
+        }
         let mut seq = 0;
         finish(&mut state, &mut seq, "A", true);
-        let busy: HashSet<String> = ["B".to_string()].into();
+        waves.sync(&state, "A");
+        continuous.sync(&state, "A");
         // C only depends on A, but wave 2 waits for all of wave 1.
-        assert!(
-            decide(&index, &state, ExecutionMode::Waves, &busy)
-                .start
-                .is_empty()
-        );
-        assert_eq!(
-            decide(&index, &state, ExecutionMode::Continuous, &busy).start,
-            vec!["C"]
-        );
-        finish(&mut state, &mut seq, "B", true);
-        assert_eq!(
-            decide(&index, &state, ExecutionMode::Waves, &none).start,
-            vec!["C", "D"]
-        );
+        assert!(waves.decide(usize::MAX).start.is_empty());
+        assert_eq!(continuous.decide(usize::MAX).start, vec!["C"]);
+        finished(&mut waves, &mut state, &mut seq, "B", true);
+        let d = waves.decide(usize::MAX);
+        assert_eq!(d.start, vec!["C", "D"]);
+        assert_eq!(d.current_wave, Some(1));
     }
 
     #[test]
     fn sequential_waves_start_agents_one_after_another() {
         let p = plan("waves", false);
-        let index = PlanIndex::new(&p);
+        let mut s = Scheduler::new(&p, ExecutionMode::Waves);
         let mut state = RunState::default();
         let mut seq = 0;
-        finish(&mut state, &mut seq, "A", true);
-        finish(&mut state, &mut seq, "B", true);
-        let none = HashSet::new();
-        assert_eq!(
-            decide(&index, &state, ExecutionMode::Waves, &none).start,
-            vec!["C"]
-        );
-        let busy: HashSet<String> = ["C".to_string()].into();
-        assert!(
-            decide(&index, &state, ExecutionMode::Waves, &busy)
-                .start
-                .is_empty()
-        );
+        finished(&mut s, &mut state, &mut seq, "A", true);
+        finished(&mut s, &mut state, &mut seq, "B", true);
+        assert_eq!(s.decide(usize::MAX).start, vec!["C"]);
+        start(&mut s, "C");
+        assert!(s.decide(usize::MAX).start.is_empty());
+        assert!(s.is_idle(Some(1)));
+        finished(&mut s, &mut state, &mut seq, "C", true);
+        assert!(!s.is_idle(Some(1)));
+        assert_eq!(s.decide(usize::MAX).start, vec!["D"]);
     }
 
     #[test]
     fn a_failure_blocks_exactly_its_transitive_dependants() {
         let p = plan("continuous", true);
-        let index = PlanIndex::new(&p);
+        let mut s = Scheduler::new(&p, ExecutionMode::Continuous);
         let mut state = RunState::default();
         let mut seq = 0;
-        finish(&mut state, &mut seq, "A", false);
-        finish(&mut state, &mut seq, "B", true);
-        let d = decide(&index, &state, ExecutionMode::Continuous, &HashSet::new());
+        finished(&mut s, &mut state, &mut seq, "A", false);
+        finished(&mut s, &mut state, &mut seq, "B", true);
+        let d = s.decide(usize::MAX);
         let blocked: Vec<&str> = d.block.iter().map(|(a, _, _)| a.as_str()).collect();
         assert_eq!(blocked, vec!["C", "E"]);
         assert_eq!(d.block[0].2, "dependency A failed");
         assert_eq!(d.block[1].2, "dependency C is blocked");
         assert_eq!(d.start, vec!["D"]);
+        assert!(s.decide(usize::MAX).block.is_empty(), "blocks are handed out once");
+    }
+
+    #[test]
+    fn a_retry_does_not_block_dependants_and_a_resume_restores_readiness() {
+        let p = plan("continuous", true);
+        let mut s = Scheduler::new(&p, ExecutionMode::Continuous);
+        let mut state = RunState::default();
+        let mut seq = 0;
+        finish(&mut state, &mut seq, "A", false);
+        seq += 1;
+        state.apply(&EventRecord {
+            seq,
+            at_ms: 0,
+            event: Event::AgentRetrying {
+                agent: "A".into(),
+                next_attempt: 2,
+                delay_ms: 10,
+                reason: "x".into(),
+            },
+        });
+        s.sync(&state, "A");
+        let d = s.decide(usize::MAX);
+        assert!(d.block.is_empty());
+        assert_eq!(d.start, vec!["B"]);
+        // A fresh scheduler synced from the journal's state sees the same.
+        let mut fresh = Scheduler::new(&p, ExecutionMode::Continuous);
+        fresh.sync_all(&state);
+        assert_eq!(fresh.decide(usize::MAX), d);
+    }
+
+    #[test]
+    fn syncing_a_state_with_a_failed_dependency_blocks_on_resume() {
+        let p = plan("continuous", true);
+        let mut state = RunState::default();
+        let mut seq = 0;
+        finish(&mut state, &mut seq, "A", false);
+        let mut s = Scheduler::new(&p, ExecutionMode::Continuous);
+        s.sync_all(&state);
+        let d = s.decide(usize::MAX);
+        assert_eq!(d.block.len(), 2);
+        assert_eq!(d.start, vec!["B"]);
     }
 }

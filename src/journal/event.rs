@@ -200,3 +200,36 @@ pub struct EventRecord {
     /// The event.
     pub event: Event,
 }
+
+/// Which agents' phases an event can change (see [`Event::phase_scope`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseScope<'a> {
+    /// No agent's phase.
+    None,
+    /// This agent's phase.
+    Agent(&'a str),
+    /// Possibly every agent's phase.
+    All,
+}
+
+impl Event {
+    /// Which agents' phases applying this event can change.
+    pub fn phase_scope(&self) -> PhaseScope<'_> {
+        match self {
+            Event::RunStarted { .. } | Event::RunResumed | Event::RunInterrupted { .. } => {
+                PhaseScope::All
+            }
+            Event::AgentStarted { agent, .. }
+            | Event::AgentFinished { agent, .. }
+            | Event::AgentRetrying { agent, .. }
+            | Event::AgentBlocked { agent, .. } => PhaseScope::Agent(agent),
+            Event::AgentStatus { .. }
+            | Event::AgentReport { .. }
+            | Event::AgentError { .. }
+            | Event::AgentGateClaim { .. }
+            | Event::WaveStarted { .. }
+            | Event::WaveFinished { .. }
+            | Event::RunFinished { .. } => PhaseScope::None,
+        }
+    }
+}

@@ -6,6 +6,6 @@ pub mod event;
 pub mod state;
 pub mod store;
 
-pub use event::{AgentOutcome, Event, EventRecord, RunOutcome};
+pub use event::{AgentOutcome, Event, EventRecord, PhaseScope, RunOutcome};
 pub use state::{AgentPhase, AgentState, RunState};
 pub use store::{Journal, JournalError, now_ms};
