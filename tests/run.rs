@@ -106,7 +106,10 @@ fn a_three_wave_plan_of_shell_agents_completes_in_wave_order() {
     .unwrap();
     assert_eq!(status["overallProgress"], 100);
     assert!(run_dir_of(dir.path()).join("agents/A/output.log").is_file());
-    assert!(run_dir_of(dir.path()).join("agents/A/prompt.md").is_file());
+    assert!(
+        !run_dir_of(dir.path()).join("agents/A/prompt.md").exists(),
+        "shell agents run a command, not a prompt"
+    );
     assert!(
         dir.path().join("svc/a").is_dir(),
         "scope folders are the agents' working directories"

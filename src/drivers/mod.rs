@@ -33,7 +33,8 @@ pub struct AgentTask {
     pub run_dir: PathBuf,
     /// The agent's directory in the run (`agents/<id>/`): output log, prompt.
     pub agent_dir: PathBuf,
-    /// The agent's prompt (rendered from the platform pattern).
+    /// The agent's prompt (rendered from the platform pattern); empty for
+    /// drivers that take no prompt (see [`Driver::uses_prompt`]).
     pub prompt: String,
     /// 1-based attempt number.
     pub attempt: u32,
@@ -81,4 +82,12 @@ pub trait Driver: Send + Sync {
         output: mpsc::UnboundedSender<AgentOutput>,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, DriverResult>;
+
+    /// Whether this driver gives the agent a prompt. When it does, the engine
+    /// renders the prompt and writes it to `agents/<id>/prompt.md` before each
+    /// attempt; when it does not (the shell driver runs a command), neither
+    /// happens, which keeps thousands of short commands cheap.
+    fn uses_prompt(&self) -> bool {
+        true
+    }
 }

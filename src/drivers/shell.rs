@@ -120,6 +120,10 @@ impl Driver for ShellDriver {
     ) -> BoxFuture<'static, DriverResult> {
         Box::pin(run_attempt(task, output, cancel))
     }
+
+    fn uses_prompt(&self) -> bool {
+        false
+    }
 }
 
 /// An attempt that ends before a process runs.
@@ -236,7 +240,7 @@ async fn run_attempt(
             }
         },
     };
-    match tokio::fs::metadata(&task.workdir).await {
+    match std::fs::metadata(&task.workdir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
             return failed_early(format!(
@@ -261,20 +265,15 @@ async fn run_attempt(
     let display = command.display();
     let header = format!("==> attempt {}: {display} <==\n", task.attempt);
     let log_path = task.agent_dir.join(OUTPUT_LOG);
-    let log = {
-        let agent_dir = task.agent_dir.clone();
-        let log_path = log_path.clone();
-        tokio::task::spawn_blocking(move || open_log(&agent_dir, &log_path, &header)).await
-    };
-    let log = match log {
-        Ok(Ok(file)) => file,
-        Ok(Err(e)) => {
+    // Small, local file-system calls: cheaper inline than a hop to the blocking pool.
+    let log = match open_log(&task.agent_dir, &log_path, &header) {
+        Ok(file) => file,
+        Err(e) => {
             return failed_early(format!(
                 "cannot open the output log {}: {e}",
                 log_path.display()
             ));
         }
-        Err(e) => return failed_early(format!("cannot open the output log: {e}")),
     };
 
     let mut wrap = CommandWrap::with_new(&program, |c| {
@@ -298,7 +297,7 @@ async fn run_attempt(
         Ok(child) => child,
         Err(e) => {
             let reason = format!("cannot start `{display}`: {e}");
-            append_note(log, format!("==> {reason} <==\n")).await;
+            append_note(log, &format!("==> {reason} <==\n"));
             return failed_early(reason);
         }
     };
@@ -319,8 +318,7 @@ async fn run_attempt(
     let last_output = Arc::new(AtomicU64::new(0));
     let observed = Arc::new(Mutex::new(Observed::default()));
     let stop_reading = CancellationToken::new();
-    let (log_tx, log_rx) = mpsc::channel::<Vec<u8>>(LOG_QUEUE_CHUNKS);
-    let writer = tokio::task::spawn_blocking(move || write_log(log, log_rx));
+    let log = Arc::new(LogSink::new(log));
     let mut readers = JoinSet::new();
     let pipes: [Option<Box<dyn AsyncRead + Send + Unpin>>; 2] = [
         guard
@@ -337,7 +335,7 @@ async fn run_attempt(
     for pipe in pipes.into_iter().flatten() {
         readers.spawn(read_pipe(Reader {
             pipe,
-            log: log_tx.clone(),
+            log: Arc::clone(&log),
             output: output.clone(),
             observed: Arc::clone(&observed),
             last_output: Arc::clone(&last_output),
@@ -345,7 +343,6 @@ async fn run_attempt(
             stop: stop_reading.clone(),
         }));
     }
-    drop(log_tx);
 
     // Wait for the leader to exit or for a reason to stop it.
     let timeout_deadline = task.timeout.map(|t| base + t);
@@ -400,7 +397,7 @@ async fn run_attempt(
         }
     };
     guard.armed = false;
-    let write_error = writer.await.ok().flatten();
+    let write_error = log.finish().await;
 
     let observed = std::mem::take(&mut *lock(&observed));
     let mut tail = observed.tail.render();
@@ -509,8 +506,76 @@ fn open_log(agent_dir: &Path, log_path: &Path, header: &str) -> std::io::Result<
 }
 
 /// Appends a line to the log (best effort).
-async fn append_note(mut log: File, note: String) {
-    let _ = tokio::task::spawn_blocking(move || log.write_all(note.as_bytes())).await;
+fn append_note(mut log: File, note: &str) {
+    let _ = log.write_all(note.as_bytes());
+}
+
+/// The output log, shared by the pipe readers. Its writer (a blocking task fed
+/// through a bounded queue) starts with the first chunk of output, so an
+/// agent that prints nothing costs no writer at all.
+struct LogSink {
+    state: Mutex<LogState>,
+}
+
+enum LogState {
+    /// No output yet: the file, header written.
+    Idle(File),
+    /// The writer runs: the queue's sender and the writer's handle.
+    Writing(
+        mpsc::Sender<Vec<u8>>,
+        tokio::task::JoinHandle<Option<std::io::Error>>,
+    ),
+    /// [`LogSink::finish`] ran.
+    Finished,
+}
+
+impl LogSink {
+    fn new(file: File) -> Self {
+        Self {
+            state: Mutex::new(LogState::Idle(file)),
+        }
+    }
+
+    /// A sender into the writer's queue, starting the writer if needed.
+    fn sender(&self) -> Option<mpsc::Sender<Vec<u8>>> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match std::mem::replace(&mut *state, LogState::Finished) {
+            LogState::Idle(file) => {
+                let (tx, rx) = mpsc::channel::<Vec<u8>>(LOG_QUEUE_CHUNKS);
+                let writer = tokio::task::spawn_blocking(move || write_log(file, rx));
+                *state = LogState::Writing(tx.clone(), writer);
+                Some(tx)
+            }
+            LogState::Writing(tx, writer) => {
+                let sender = tx.clone();
+                *state = LogState::Writing(tx, writer);
+                Some(sender)
+            }
+            LogState::Finished => None,
+        }
+    }
+
+    /// After every reader is done: closes the queue, waits for the writer and
+    /// returns its error, if any.
+    async fn finish(&self) -> Option<std::io::Error> {
+        let state = std::mem::replace(
+            &mut *self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            LogState::Finished,
+        );
+        match state {
+            LogState::Idle(_) | LogState::Finished => None,
+            LogState::Writing(tx, writer) => {
+                drop(tx);
+                writer.await.ok().flatten()
+            }
+        }
+    }
 }
 
 /// The log writer: appends chunks until every reader is gone. After a write
@@ -537,7 +602,7 @@ fn write_log(mut file: File, mut chunks: mpsc::Receiver<Vec<u8>>) -> Option<std:
 /// One pipe's reader.
 struct Reader {
     pipe: Box<dyn AsyncRead + Send + Unpin>,
-    log: mpsc::Sender<Vec<u8>>,
+    log: Arc<LogSink>,
     output: mpsc::UnboundedSender<AgentOutput>,
     observed: Arc<Mutex<Observed>>,
     /// Milliseconds after `base` of the last output on either pipe.
@@ -559,6 +624,7 @@ async fn read_pipe(reader: Reader) {
     } = reader;
     let mut parser = MarkerParser::new();
     let mut buf = vec![0u8; READ_BUF_BYTES];
+    let mut log_tx: Option<mpsc::Sender<Vec<u8>>> = None;
     let mut events = Vec::new();
     loop {
         let n = tokio::select! {
@@ -583,10 +649,14 @@ async fn read_pipe(reader: Reader) {
         }
         // The writer takes chunks until every reader is gone, so a failed
         // send cannot happen; waiting here is the backpressure of a slow disk.
+        if log_tx.is_none() {
+            log_tx = log.sender();
+        }
+        let Some(tx) = &log_tx else { break };
         let stopped = tokio::select! {
             biased;
             () = stop.cancelled() => true,
-            _ = log.send(chunk.to_vec()) => false,
+            _ = tx.send(chunk.to_vec()) => false,
         };
         if stopped {
             break;

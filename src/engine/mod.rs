@@ -11,7 +11,7 @@ pub mod progress;
 pub mod ready;
 pub mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,8 +111,10 @@ pub struct Engine {
     pending: Vec<crate::journal::EventRecord>,
     /// Agent id → (wave, position) in the plan.
     positions: HashMap<String, (usize, usize)>,
-    /// Prompt renderer, built once.
+    /// Prompt renderer, built once (only for drivers that use prompts).
     prompts: Option<crate::render::AgentPrompts>,
+    /// Working directories already created in this process.
+    created_workdirs: HashSet<PathBuf>,
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -185,6 +187,7 @@ impl Engine {
             pending: Vec::new(),
             positions: HashMap::new(),
             prompts: None,
+            created_workdirs: HashSet::new(),
         }
         .indexed()
     }
@@ -196,7 +199,9 @@ impl Engine {
             .agents()
             .map(|(w, a, agent)| (agent.agent_id.clone(), (w, a)))
             .collect();
-        self.prompts = crate::render::AgentPrompts::new(&self.plan).ok();
+        if self.driver.uses_prompt() {
+            self.prompts = crate::render::AgentPrompts::new(&self.plan).ok();
+        }
         self
     }
 
@@ -289,29 +294,31 @@ impl Engine {
         })
     }
 
-    fn task_for(&self, id: &str, attempt: u32) -> Result<AgentTask, EngineError> {
+    fn task_for(&mut self, id: &str, attempt: u32) -> Result<AgentTask, EngineError> {
         let agent = self
             .agent_def(id)
             .cloned()
             .ok_or_else(|| EngineError::NotARun(format!("agent {id} is not in the plan")))?;
         let dir = agent_dir(&self.options.run_dir, id);
         let workdir = self.options.workspace_root.join(agent.working_directory());
-        for path in [&dir, &workdir] {
-            std::fs::create_dir_all(path).map_err(|source| EngineError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EngineError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        if !self.created_workdirs.contains(&workdir) {
+            std::fs::create_dir_all(&workdir).map_err(io(&workdir))?;
+            self.created_workdirs.insert(workdir.clone());
         }
-        let prompt = self
-            .prompts
-            .as_ref()
-            .and_then(|p| p.prompt(id).ok().flatten())
-            .unwrap_or_default();
-        let prompt_path = dir.join("prompt.md");
-        std::fs::write(&prompt_path, &prompt).map_err(|source| EngineError::Io {
-            path: prompt_path,
-            source,
-        })?;
+        let prompt = match &self.prompts {
+            Some(prompts) => {
+                let prompt = prompts.prompt(id).ok().flatten().unwrap_or_default();
+                let prompt_path = dir.join("prompt.md");
+                std::fs::write(&prompt_path, &prompt).map_err(io(&prompt_path))?;
+                prompt
+            }
+            None => String::new(),
+        };
         let retry_context = (attempt > 1)
             .then(|| {
                 self.state
