@@ -14,7 +14,9 @@
 //!
 //! stdout and stderr are each read by their own task in 64 KiB reads. Every
 //! chunk is appended to `<agent_dir>/output.log` (after a `==> attempt N:
-//! <command> <==` header line), fed to a [`MarkerParser`] for that pipe (events
+//! <command> <==` header line; the folder, the file and the header are
+//! written when the attempt's first output arrives, so a silent attempt
+//! leaves no trace there), fed to a [`MarkerParser`] for that pipe (events
 //! are sent as [`AgentOutput::Protocol`] as they are parsed), and pushed into a
 //! bounded tail (the last 16 KiB; the result keeps at most its last 50 lines).
 //! Memory stays bounded whatever the agent prints: the log is written by one
@@ -265,16 +267,10 @@ async fn run_attempt(
     let display = command.display();
     let header = format!("==> attempt {}: {display} <==\n", task.attempt);
     let log_path = task.agent_dir.join(OUTPUT_LOG);
-    // Small, local file-system calls: cheaper inline than a hop to the blocking pool.
-    let log = match open_log(&task.agent_dir, &log_path, &header) {
-        Ok(file) => file,
-        Err(e) => {
-            return failed_early(format!(
-                "cannot open the output log {}: {e}",
-                log_path.display()
-            ));
-        }
-    };
+    // The log (and the agent's folder) is created when there is something to
+    // write: an agent that prints nothing leaves no empty log behind and costs
+    // no file-system work.
+    let log = Arc::new(LogSink::new(task.agent_dir.clone(), header));
 
     let mut wrap = CommandWrap::with_new(&program, |c| {
         c.args(&args)
@@ -297,7 +293,7 @@ async fn run_attempt(
         Ok(child) => child,
         Err(e) => {
             let reason = format!("cannot start `{display}`: {e}");
-            append_note(log, &format!("==> {reason} <==\n"));
+            log.append_note(&format!("==> {reason} <==\n"));
             return failed_early(reason);
         }
     };
@@ -318,7 +314,6 @@ async fn run_attempt(
     let last_output = Arc::new(AtomicU64::new(0));
     let observed = Arc::new(Mutex::new(Observed::default()));
     let stop_reading = CancellationToken::new();
-    let log = Arc::new(LogSink::new(log));
     let mut readers = JoinSet::new();
     let pipes: [Option<Box<dyn AsyncRead + Send + Unpin>>; 2] = [
         guard
@@ -495,81 +490,96 @@ async fn finish_readers(readers: &mut JoinSet<()>, stop: &CancellationToken) {
 }
 
 /// Creates the agent directory, opens the log for appending and writes the header.
-fn open_log(agent_dir: &Path, log_path: &Path, header: &str) -> std::io::Result<File> {
+fn open_log(agent_dir: &Path, header: &str) -> std::io::Result<File> {
     std::fs::create_dir_all(agent_dir)?;
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_path)?;
+        .open(agent_dir.join(OUTPUT_LOG))?;
     file.write_all(header.as_bytes())?;
     Ok(file)
 }
 
-/// Appends a line to the log (best effort).
-fn append_note(mut log: File, note: &str) {
-    let _ = log.write_all(note.as_bytes());
-}
-
-/// The output log, shared by the pipe readers. Its writer (a blocking task fed
-/// through a bounded queue) starts with the first chunk of output, so an
-/// agent that prints nothing costs no writer at all.
+/// The output log, shared by the pipe readers. The file (after its header
+/// line) and its writer (a blocking task fed through a bounded queue) come
+/// into being with the first chunk of output, so an agent that prints nothing
+/// costs neither a file nor a writer.
 struct LogSink {
     state: Mutex<LogState>,
 }
 
 enum LogState {
-    /// No output yet: the file, header written.
-    Idle(File),
+    /// No output yet: where the log goes and its header line.
+    Unopened(std::path::PathBuf, String),
     /// The writer runs: the queue's sender and the writer's handle.
     Writing(
         mpsc::Sender<Vec<u8>>,
         tokio::task::JoinHandle<Option<std::io::Error>>,
     ),
+    /// The log could not be opened; output is not logged.
+    Unwritable(std::io::Error),
     /// [`LogSink::finish`] ran.
     Finished,
 }
 
 impl LogSink {
-    fn new(file: File) -> Self {
+    fn new(agent_dir: std::path::PathBuf, header: String) -> Self {
         Self {
-            state: Mutex::new(LogState::Idle(file)),
+            state: Mutex::new(LogState::Unopened(agent_dir, header)),
         }
     }
 
-    /// A sender into the writer's queue, starting the writer if needed.
-    fn sender(&self) -> Option<mpsc::Sender<Vec<u8>>> {
-        let mut state = self
-            .state
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the header and `note` to the log directly (no writer runs yet).
+    fn append_note(&self, note: &str) {
+        if let LogState::Unopened(dir, header) = &*self.lock()
+            && let Ok(mut file) = open_log(dir, header)
+        {
+            let _ = file.write_all(note.as_bytes());
+        }
+    }
+
+    /// A sender into the writer's queue, opening the log and starting the
+    /// writer if needed; `None` when the log cannot be written.
+    fn sender(&self) -> Option<mpsc::Sender<Vec<u8>>> {
+        let mut state = self.lock();
         match std::mem::replace(&mut *state, LogState::Finished) {
-            LogState::Idle(file) => {
-                let (tx, rx) = mpsc::channel::<Vec<u8>>(LOG_QUEUE_CHUNKS);
-                let writer = tokio::task::spawn_blocking(move || write_log(file, rx));
-                *state = LogState::Writing(tx.clone(), writer);
-                Some(tx)
-            }
+            LogState::Unopened(dir, header) => match open_log(&dir, &header) {
+                Ok(file) => {
+                    let (tx, rx) = mpsc::channel::<Vec<u8>>(LOG_QUEUE_CHUNKS);
+                    let writer = tokio::task::spawn_blocking(move || write_log(file, rx));
+                    *state = LogState::Writing(tx.clone(), writer);
+                    Some(tx)
+                }
+                Err(e) => {
+                    *state = LogState::Unwritable(e);
+                    None
+                }
+            },
             LogState::Writing(tx, writer) => {
                 let sender = tx.clone();
                 *state = LogState::Writing(tx, writer);
                 Some(sender)
             }
-            LogState::Finished => None,
+            other => {
+                *state = other;
+                None
+            }
         }
     }
 
     /// After every reader is done: closes the queue, waits for the writer and
-    /// returns its error, if any.
+    /// returns the error that kept output out of the log, if any.
     async fn finish(&self) -> Option<std::io::Error> {
-        let state = std::mem::replace(
-            &mut *self
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            LogState::Finished,
-        );
+        let state = std::mem::replace(&mut *self.lock(), LogState::Finished);
         match state {
-            LogState::Idle(_) | LogState::Finished => None,
+            LogState::Unopened(..) | LogState::Finished => None,
+            LogState::Unwritable(e) => Some(e),
             LogState::Writing(tx, writer) => {
                 drop(tx);
                 writer.await.ok().flatten()
@@ -652,7 +662,7 @@ async fn read_pipe(reader: Reader) {
         if log_tx.is_none() {
             log_tx = log.sender();
         }
-        let Some(tx) = &log_tx else { break };
+        let Some(tx) = &log_tx else { continue };
         let stopped = tokio::select! {
             biased;
             () = stop.cancelled() => true,

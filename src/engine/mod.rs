@@ -305,13 +305,13 @@ impl Engine {
             let path = path.to_path_buf();
             move |source| EngineError::Io { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         if !self.created_workdirs.contains(&workdir) {
             std::fs::create_dir_all(&workdir).map_err(io(&workdir))?;
             self.created_workdirs.insert(workdir.clone());
         }
         let prompt = match &self.prompts {
             Some(prompts) => {
+                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
                 let prompt = prompts.prompt(id).ok().flatten().unwrap_or_default();
                 let prompt_path = dir.join("prompt.md");
                 std::fs::write(&prompt_path, &prompt).map_err(io(&prompt_path))?;

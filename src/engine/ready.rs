@@ -214,9 +214,10 @@ impl Scheduler {
             }
             AgentPhase::Pending => {
                 // A pending agent with a failed or blocked dependency can never run.
-                let doomed = self.index.deps[i].iter().copied().find(|&d| {
-                    matches!(self.phase[d], AgentPhase::Failed | AgentPhase::Blocked)
-                });
+                let doomed = self.index.deps[i]
+                    .iter()
+                    .copied()
+                    .find(|&d| matches!(self.phase[d], AgentPhase::Failed | AgentPhase::Blocked));
                 if let Some(by) = doomed {
                     self.new_blocks.push((i, by));
                     self.set(i, AgentPhase::Blocked);
@@ -406,7 +407,10 @@ mod tests {
         assert_eq!(d.block[0].2, "dependency A failed");
         assert_eq!(d.block[1].2, "dependency C is blocked");
         assert_eq!(d.start, vec!["D"]);
-        assert!(s.decide(usize::MAX).block.is_empty(), "blocks are handed out once");
+        assert!(
+            s.decide(usize::MAX).block.is_empty(),
+            "blocks are handed out once"
+        );
     }
 
     #[test]

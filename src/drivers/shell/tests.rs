@@ -399,6 +399,38 @@ async fn output_log_appends_attempts_with_headers() {
 }
 
 #[tokio::test]
+async fn a_silent_attempt_leaves_no_log() {
+    let f = Fixture::new();
+    let ran = run(f.task(argv(&["true"]))).await;
+    assert!(ran.result.outcome.is_success(), "{:?}", ran.result);
+    assert!(
+        !f.agent_dir().exists(),
+        "no folder or log for an agent that printed nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_unwritable_log_does_not_stop_the_agent_and_is_reported() {
+    let f = Fixture::new();
+    // The agent's folder is a file: the log cannot be created.
+    std::fs::create_dir_all(f.agent_dir().parent().unwrap()).unwrap();
+    std::fs::write(f.agent_dir(), "in the way").unwrap();
+    let ran = run(f.task(sh("echo '[STATUS: PROGRESS-50%] half'; echo '[COMPLETE]'"))).await;
+    assert_eq!(
+        ran.result.outcome,
+        AgentOutcome::Completed {
+            without_marker: false
+        }
+    );
+    assert_eq!(ran.statuses()[0].0, ReportedStatus::Progress(50));
+    assert!(
+        ran.result.tail.contains("(output log"),
+        "{}",
+        ran.result.tail
+    );
+}
+
+#[tokio::test]
 async fn tail_is_bounded_to_the_last_lines() {
     let f = Fixture::new();
     let ran = run(f.task(argv(&["seq", "1", "100000"]))).await;
