@@ -49,6 +49,9 @@ pub enum JournalError {
 /// The schema migrations, in order; a file's `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_events.sql")];
 
+/// Rows per INSERT statement (5 parameters each, well under SQLite's limit of 32,766).
+const ROWS_PER_INSERT: usize = 1000;
+
 /// An open run journal.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -176,7 +179,37 @@ impl Journal {
         if records.is_empty() {
             return Ok(());
         }
+        // One multi-row INSERT per chunk: a single round trip to the database
+        // thread for a typical batch (a single statement is its own atomic
+        // transaction); larger batches share one explicit transaction.
+        let chunks: Vec<&[EventRecord]> = records.chunks(ROWS_PER_INSERT).collect();
+        if let [only] = chunks.as_slice() {
+            let mut insert = self.insert_for(only)?;
+            insert
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        for chunk in chunks {
+            let mut insert = self.insert_for(chunk)?;
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// `INSERT INTO events … VALUES (…), (…), …` for `records`.
+    fn insert_for(
+        &self,
+        records: &[EventRecord],
+    ) -> Result<sqlx::QueryBuilder<sqlx::Sqlite>, JournalError> {
+        let mut bodies = Vec::with_capacity(records.len());
         for record in records {
             let body =
                 serde_json::to_string(&record.event).map_err(|source| JournalError::Corrupt {
@@ -184,19 +217,18 @@ impl Journal {
                     seq: record.seq,
                     source,
                 })?;
-            sqlx::query(
-                "INSERT INTO events (seq, at_ms, kind, agent, body) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(record.seq)
-            .bind(record.at_ms)
-            .bind(record.event.kind())
-            .bind(record.event.agent())
-            .bind(body)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
+            bodies.push(body);
         }
-        tx.commit().await.map_err(|e| self.db(e))
+        let mut insert =
+            sqlx::QueryBuilder::new("INSERT INTO events (seq, at_ms, kind, agent, body) ");
+        insert.push_values(records.iter().zip(bodies), |mut row, (record, body)| {
+            row.push_bind(record.seq)
+                .push_bind(record.at_ms)
+                .push_bind(record.event.kind())
+                .push_bind(record.event.agent())
+                .push_bind(body);
+        });
+        Ok(insert)
     }
 
     /// Every event after `seq`, in order.
@@ -292,6 +324,34 @@ mod tests {
             "a taken sequence number is refused"
         );
         assert_eq!(journal.replay().await.unwrap().last_seq, 4);
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.sqlite")).await.unwrap();
+        let batch = |from: i64, count: i64| -> Vec<EventRecord> {
+            (from..from + count)
+                .map(|seq| EventRecord {
+                    seq,
+                    at_ms: seq,
+                    event: Event::AgentStarted {
+                        agent: format!("A{seq}"),
+                        attempt: 1,
+                    },
+                })
+                .collect()
+        };
+        // More rows than one INSERT takes: several statements, one transaction.
+        journal.write(&batch(1, 2500)).await.unwrap();
+        let read = journal.read_after(0).await.unwrap();
+        assert_eq!(read.len(), 2500);
+        assert!(read.iter().enumerate().all(|(i, r)| r.seq == i as i64 + 1));
+        // A batch whose last chunk collides with a taken seq leaves nothing behind.
+        let mut clash = batch(2501, 1500);
+        clash.last_mut().unwrap().seq = 7;
+        assert!(journal.write(&clash).await.is_err());
+        assert_eq!(journal.read_after(2500).await.unwrap().len(), 0);
     }
 
     #[tokio::test]
