@@ -10,6 +10,7 @@
 pub mod progress;
 pub mod ready;
 pub mod retry;
+pub mod writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ pub enum EngineError {
     /// The journal failed; the run cannot go on safely.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The journal writer could not commit; the run cannot go on safely.
+    #[error(transparent)]
+    JournalWrite(Arc<JournalError>),
     /// A file of the run directory could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -107,8 +111,14 @@ pub struct Engine {
     reporters: Vec<Box<dyn Reporter>>,
     /// status.json is behind the state.
     status_dirty: bool,
-    /// Events applied to `state` but not yet written to the journal.
+    /// Events applied to `state` but not yet handed to the journal.
     pending: Vec<crate::journal::EventRecord>,
+    /// Agent attempts announced by `pending`, started once it is durable.
+    launches: Vec<writer::Launch>,
+    /// The journal writer, while [`Self::run`] runs (before that, writes are direct).
+    writer: Option<mpsc::UnboundedSender<writer::Batch>>,
+    /// What the writer has committed.
+    committed: Option<mpsc::UnboundedReceiver<writer::Committed>>,
     /// Agent id → (wave, position) in the plan.
     positions: HashMap<String, (usize, usize)>,
     /// Prompt renderer, built once (only for drivers that use prompts).
@@ -129,7 +139,8 @@ impl Engine {
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal = Journal::open(&options.run_dir.join("journal.sqlite")).await?;
+        let journal =
+            Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?;
         let plan_json = serde_json::to_value(&plan).unwrap_or_default();
         let mut engine = Self::with(
             plan,
@@ -154,7 +165,8 @@ impl Engine {
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal = Journal::open(&options.run_dir.join("journal.sqlite")).await?;
+        let journal =
+            Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?;
         let state = journal.replay().await?;
         let plan_json = state.plan.clone().ok_or_else(|| {
             EngineError::NotARun(format!("{} holds no run", options.run_dir.display()))
@@ -185,6 +197,9 @@ impl Engine {
             reporters,
             status_dirty: true,
             pending: Vec::new(),
+            launches: Vec::new(),
+            writer: None,
+            committed: None,
             positions: HashMap::new(),
             prompts: None,
             created_workdirs: HashSet::new(),
@@ -248,20 +263,94 @@ impl Engine {
         }
     }
 
-    /// Writes the staged events durably, then tells the reporters and rewrites status.json.
+    /// Hands the staged events (and their launches) to the journal writer
+    /// without waiting for the disk; see [`writer`]. Before [`Self::run`]
+    /// starts the writer, this writes directly, as [`Self::flush`] does.
+    async fn commit_later(&mut self) -> Result<(), EngineError> {
+        if self.writer.is_none() {
+            return self.flush().await;
+        }
+        if self.pending.is_empty() && self.launches.is_empty() {
+            return Ok(());
+        }
+        let batch = writer::Batch {
+            records: std::mem::take(&mut self.pending),
+            launches: std::mem::take(&mut self.launches),
+            barrier: None,
+        };
+        self.send_to_writer(batch)
+    }
+
+    fn send_to_writer(&mut self, batch: writer::Batch) -> Result<(), EngineError> {
+        let sent = self.writer.as_ref().is_some_and(|w| w.send(batch).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            self.drain_committed()?;
+            Err(EngineError::NotARun("the journal writer stopped".into()))
+        }
+    }
+
+    /// Writes the staged events and waits until they (and everything handed
+    /// to the writer before) are on disk, then tells the reporters.
     async fn flush(&mut self) -> Result<(), EngineError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.launches.is_empty() {
             return Ok(());
         }
         let records = std::mem::take(&mut self.pending);
+        let launches = std::mem::take(&mut self.launches);
+        if self.writer.is_some() {
+            let (barrier, done) = tokio::sync::oneshot::channel();
+            self.send_to_writer(writer::Batch {
+                records,
+                launches,
+                barrier: Some(barrier),
+            })?;
+            match done.await {
+                Ok(Ok(())) => return self.drain_committed(),
+                Ok(Err(e)) => return Err(EngineError::JournalWrite(e)),
+                Err(_) => {
+                    // The writer or syncer failed; its error is on the way.
+                    self.drain_committed()?;
+                    return Err(EngineError::NotARun("the journal writer stopped".into()));
+                }
+            }
+        }
         self.journal.write(&records).await?;
-        for record in &records {
+        self.journal.sync().await?;
+        for launch in launches {
+            tokio::spawn(launch);
+        }
+        self.durable(&records);
+        Ok(())
+    }
+
+    /// Tells the reporters about records that are durable.
+    fn durable(&mut self, records: &[crate::journal::EventRecord]) {
+        for record in records {
             for reporter in &mut self.reporters {
                 reporter.event(record, &self.state, &self.plan);
             }
         }
         self.status_dirty = true;
+    }
+
+    /// Takes what the writer has committed so far.
+    fn drain_committed(&mut self) -> Result<(), EngineError> {
+        while let Some(committed) = self.committed.as_mut().and_then(|c| c.try_recv().ok()) {
+            self.on_committed(committed)?;
+        }
         Ok(())
+    }
+
+    fn on_committed(&mut self, committed: writer::Committed) -> Result<(), EngineError> {
+        match committed {
+            writer::Committed::Records(records) => {
+                self.durable(&records);
+                Ok(())
+            }
+            writer::Committed::Failed(e) => Err(EngineError::JournalWrite(e)),
+        }
     }
 
     /// Stages and flushes.
@@ -371,7 +460,6 @@ impl Engine {
             })
             .collect();
         self.stage(started);
-        self.flush().await?;
         for task in tasks {
             let id = task.agent.agent_id.clone();
             let attempt = task.attempt;
@@ -380,7 +468,7 @@ impl Engine {
             let (out_tx, mut out_rx) = mpsc::unbounded_channel();
             let forward = tx.clone();
             let agent = id.clone();
-            tokio::spawn(async move {
+            let forwarder = async move {
                 while let Some(output) = out_rx.recv().await {
                     if forward
                         .send(Message::Output(agent.clone(), output))
@@ -389,15 +477,17 @@ impl Engine {
                         break;
                     }
                 }
-            });
+            };
             let done = tx.clone();
             let run = self.driver.run(task, out_tx, token);
-            tokio::spawn(async move {
+            self.launches.push(Box::pin(async move {
+                tokio::spawn(forwarder);
                 let result = run.await;
                 let _ = done.send(Message::Done(id, attempt, result));
-            });
+            }));
         }
-        Ok(())
+        // The attempts start once their `AgentStarted` events are durable.
+        self.commit_later().await
     }
 
     fn protocol_event(agent: &str, event: ProtocolEvent) -> Event {
@@ -417,6 +507,9 @@ impl Engine {
     /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
     pub async fn run(mut self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
+        self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
+        self.committed = Some(committed_rx);
         let mut running: HashMap<String, CancellationToken> = HashMap::new();
         let mut retry_at: BTreeMap<String, Instant> = BTreeMap::new();
         let mut tails: HashMap<String, String> = HashMap::new();
@@ -528,6 +621,7 @@ impl Engine {
                         }
                     }
                 }
+                Some(committed) = recv_opt(&mut self.committed) => self.on_committed(committed)?,
                 () = sleep_until_opt(next_retry) => {}
                 () = interrupt.cancelled(), if stop != Some(Stop::Interrupted) => {
                     stop = Some(Stop::Interrupted);
@@ -575,6 +669,7 @@ impl Engine {
         for reporter in &mut self.reporters {
             reporter.finish(&self.state, &self.plan);
         }
+        self.writer = None;
         self.journal.close().await;
         Ok(outcome)
     }
@@ -646,6 +741,13 @@ impl Engine {
                 .map_err(|source| EngineError::Io { path, source })?;
         }
         Ok(())
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,19 @@
-//! The SQLite journal store: one file per run, WAL mode, `synchronous=FULL`,
-//! so an appended event survives a crash or power loss before anything acts on it.
-//! Several events can be appended in one transaction (one fsync) when they
-//! happen together.
+//! The SQLite journal store: one file per run, in WAL mode.
+//!
+//! Two durability settings:
+//!
+//! - [`Journal::open`]: `synchronous=FULL`, every committed write is on disk
+//!   (survives power loss) when [`Journal::write`] returns.
+//! - [`Journal::open_with_explicit_sync`]: `synchronous=NORMAL`, a committed
+//!   write is in the journal file (every reader sees it, and it survives the
+//!   writing process being killed) when `write` returns, and on disk once a
+//!   later [`Journal::sync`] returns. The run engine uses this to take the
+//!   disk's latency off its critical path (see `engine::writer`). SQLite
+//!   guarantees that WAL with `NORMAL` never corrupts the file; what power
+//!   loss can cost is the writes after the last sync, and they are lost as a
+//!   whole suffix (the WAL is replayed in order), never out of order.
+//!
+//! Several events can be appended in one transaction when they happen together.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -36,6 +48,14 @@ pub enum JournalError {
         /// Why.
         source: serde_json::Error,
     },
+    /// The journal could not be flushed to disk.
+    #[error("cannot sync {path} to disk: {source}")]
+    Sync {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The journal directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -67,8 +87,18 @@ pub fn now_ms() -> i64 {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`.
+    /// Opens (creating if needed) the journal at `path`; every write is durable when it returns.
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, SqliteSynchronous::Full).await
+    }
+
+    /// Opens (creating if needed) the journal at `path`; writes are durable
+    /// against power loss only after [`Self::sync`] (see the module docs).
+    pub async fn open_with_explicit_sync(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, SqliteSynchronous::Normal).await
+    }
+
+    async fn open_with(path: &Path, synchronous: SqliteSynchronous) -> Result<Self, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
                 path: dir.to_path_buf(),
@@ -84,7 +114,7 @@ impl Journal {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
@@ -229,6 +259,29 @@ impl Journal {
                 .push_bind(body);
         });
         Ok(insert)
+    }
+
+    /// Makes every write committed so far durable against power loss: flushes
+    /// the write-ahead log to disk (`fdatasync`). Checkpoints sync the main
+    /// file themselves, and a missing log means everything is in the main file.
+    pub async fn sync(&self) -> Result<(), JournalError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data().map_err(|e| (wal, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err((wal, e)),
+        })
+        .await;
+        match synced {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((path, source))) => Err(JournalError::Sync { path, source }),
+            Err(join) => Err(JournalError::Sync {
+                path: self.path.clone(),
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
     }
 
     /// Every event after `seq`, in order.
