@@ -19,7 +19,13 @@ use std::sync::Mutex;
 struct Janitor {
     stdin: ChildStdin,
     _child: Child,
+    /// Unregistrations not yet sent (see [`unregister`]).
+    unsent: String,
+    unsent_count: usize,
 }
+
+/// Unregistrations sent together (one write, one wake-up of the janitor).
+const UNREGISTER_BATCH: usize = 64;
 
 static JANITOR: Mutex<Option<Result<Janitor, ()>>> = Mutex::new(None);
 
@@ -45,10 +51,14 @@ fn start() -> Result<Janitor, ()> {
     Ok(Janitor {
         stdin,
         _child: child,
+        unsent: String::new(),
+        unsent_count: 0,
     })
 }
 
-fn send(line: &str) {
+/// Sends a registration now, with the unregistrations still held back;
+/// holds an unregistration back until [`UNREGISTER_BATCH`] are waiting.
+fn send(line: &str, urgent: bool) {
     let Ok(mut guard) = JANITOR.lock() else {
         return;
     };
@@ -69,19 +79,30 @@ fn send(line: &str) {
         *guard = Some(started);
     }
     if let Some(Ok(janitor)) = guard.as_mut() {
-        let _ = writeln!(janitor.stdin, "{line}");
-        let _ = janitor.stdin.flush();
+        janitor.unsent.push_str(line);
+        janitor.unsent.push('\n');
+        janitor.unsent_count += 1;
+        if urgent || janitor.unsent_count >= UNREGISTER_BATCH {
+            let _ = janitor.stdin.write_all(janitor.unsent.as_bytes());
+            let _ = janitor.stdin.flush();
+            janitor.unsent.clear();
+            janitor.unsent_count = 0;
+        }
     }
 }
 
-/// Registers an agent's process group (its leader's pid).
+/// Registers an agent's process group (its leader's pid). Sent at once.
 pub fn register(pgid: u32) {
-    send(&format!("+{pgid}"));
+    send(&format!("+{pgid}"), true);
 }
 
-/// Unregisters a process group that is gone.
+/// Unregisters a process group that is gone. Sent with the next registration
+/// or in a batch: until then the janitor would send SIGKILL to a group that no
+/// longer exists (harmless), unless its number had been reused by a new
+/// group leader in the meantime, which takes the whole pid space wrapping
+/// around while the unregistration waits.
 pub fn unregister(pgid: u32) {
-    send(&format!("-{pgid}"));
+    send(&format!("-{pgid}"), false);
 }
 
 /// The janitor process itself: reads registrations until end of file, then

@@ -12,11 +12,12 @@
 //!
 //! # Output
 //!
-//! stdout and stderr are each read by their own task in 64 KiB reads. Every
+//! stdout and stderr share one pipe (as with `2>&1`, so the log shows them
+//! interleaved as written), read by one task in reads of up to 64 KiB. Every
 //! chunk is appended to `<agent_dir>/output.log` (after a `==> attempt N:
 //! <command> <==` header line; the folder, the file and the header are
 //! written when the attempt's first output arrives, so a silent attempt
-//! leaves no trace there), fed to a [`MarkerParser`] for that pipe (events
+//! leaves no trace there), fed to a [`MarkerParser`] (events
 //! are sent as [`AgentOutput::Protocol`] as they are parsed), and pushed into a
 //! bounded tail (the last 16 KiB; the result keeps at most its last 50 lines).
 //! Memory stays bounded whatever the agent prints: the log is written by one
@@ -27,19 +28,19 @@
 //!
 //! The command is the leader of its own process group. The attempt ends when
 //!
-//! - the leader exits: the driver then waits for both pipes to reach end of
+//! - the leader exits: the driver then waits for the pipe to reach end of
 //!   file, at most [`AgentTask::kill_grace`] (a background grandchild may keep
-//!   them open), and stops reading after that;
+//!   it open), and stops reading after that;
 //! - [`AgentTask::timeout`] elapses ([`AgentOutcome::TimedOut`]);
-//! - no output arrives on either pipe for [`AgentTask::stall_timeout`]
+//! - no output arrives for [`AgentTask::stall_timeout`]
 //!   ([`AgentOutcome::Stalled`]);
 //! - `cancel` fires ([`AgentOutcome::Cancelled`]).
 //!
 //! In the last three cases the driver sends SIGTERM to the whole group, waits
-//! up to `kill_grace` for the leader to exit and the pipes to close, then sends
+//! up to `kill_grace` for the leader to exit and the pipe to close, then sends
 //! SIGKILL to the group and reaps the leader. In every case the group gets a
 //! final SIGKILL once the attempt is over, so no process left in it (a
-//! grandchild that ignores SIGTERM, a background job that closed its pipes)
+//! grandchild that ignores SIGTERM, a background job that closed its output)
 //! outlives the attempt. If the driver's future is dropped before it finishes,
 //! a guard sends SIGKILL to the group. Processes that leave the group on
 //! purpose (`setsid`, `setpgid`) are out of reach of all of this.
@@ -272,6 +273,12 @@ async fn run_attempt(
     // no file-system work.
     let log = Arc::new(LogSink::new(task.agent_dir.clone(), header));
 
+    // stdout and stderr share one pipe, as with `2>&1`: one reader, and the
+    // log shows the two streams interleaved as the agent wrote them.
+    let (pipe_reader, pipe_writer) = match output_pipe() {
+        Ok(pipe) => pipe,
+        Err(e) => return failed_early(format!("cannot create the output pipe: {e}")),
+    };
     let mut wrap = CommandWrap::with_new(&program, |c| {
         c.args(&args)
             .current_dir(&task.workdir)
@@ -285,11 +292,15 @@ async fn run_attempt(
             )
             .env("LLMO_RUN_DIR", &task.run_dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(pipe_writer.stdout)
+            .stderr(pipe_writer.stderr);
     });
     wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-    let child = match wrap.spawn() {
+    let spawned = wrap.spawn();
+    // The command holds the parent's copies of the pipe's write end: close them,
+    // or the reader would never see end of file.
+    drop(wrap);
+    let child = match spawned {
         Ok(child) => child,
         Err(e) => {
             let reason = format!("cannot start `{display}`: {e}");
@@ -315,28 +326,21 @@ async fn run_attempt(
     let observed = Arc::new(Mutex::new(Observed::default()));
     let stop_reading = CancellationToken::new();
     let mut readers = JoinSet::new();
-    let pipes: [Option<Box<dyn AsyncRead + Send + Unpin>>; 2] = [
-        guard
-            .child
-            .stdout()
-            .take()
-            .map(|p| Box::new(p) as Box<dyn AsyncRead + Send + Unpin>),
-        guard
-            .child
-            .stderr()
-            .take()
-            .map(|p| Box::new(p) as Box<dyn AsyncRead + Send + Unpin>),
-    ];
-    for pipe in pipes.into_iter().flatten() {
-        readers.spawn(read_pipe(Reader {
-            pipe,
-            log: Arc::clone(&log),
-            output: output.clone(),
-            observed: Arc::clone(&observed),
-            last_output: Arc::clone(&last_output),
-            base,
-            stop: stop_reading.clone(),
-        }));
+    match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(pipe_reader)) {
+        Ok(pipe) => {
+            readers.spawn(read_pipe(Reader {
+                pipe: Box::new(pipe),
+                log: Arc::clone(&log),
+                output: output.clone(),
+                observed: Arc::clone(&observed),
+                last_output: Arc::clone(&last_output),
+                base,
+                stop: stop_reading.clone(),
+            }));
+        }
+        Err(e) => lock(&observed)
+            .tail
+            .push(format!("(cannot read the output pipe: {e})\n").as_bytes()),
     }
 
     // Wait for the leader to exit or for a reason to stop it.
@@ -489,6 +493,25 @@ async fn finish_readers(readers: &mut JoinSet<()>, stop: &CancellationToken) {
     }
 }
 
+/// The write end of the output pipe, once for stdout and once for stderr.
+struct PipeWriters {
+    stdout: Stdio,
+    stderr: Stdio,
+}
+
+/// A pipe for the agent's output (close-on-exec on our side).
+fn output_pipe() -> std::io::Result<(std::io::PipeReader, PipeWriters)> {
+    let (reader, writer) = std::io::pipe()?;
+    let stderr = writer.try_clone()?;
+    Ok((
+        reader,
+        PipeWriters {
+            stdout: Stdio::from(writer),
+            stderr: Stdio::from(stderr),
+        },
+    ))
+}
+
 /// Creates the agent directory, opens the log for appending and writes the header.
 fn open_log(agent_dir: &Path, header: &str) -> std::io::Result<File> {
     std::fs::create_dir_all(agent_dir)?;
@@ -633,14 +656,15 @@ async fn read_pipe(reader: Reader) {
         stop,
     } = reader;
     let mut parser = MarkerParser::new();
-    let mut buf = vec![0u8; READ_BUF_BYTES];
+    // Filled with `read_buf`, which appends to the spare capacity: no zeroing.
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_BUF_BYTES);
     let mut log_tx: Option<mpsc::Sender<Vec<u8>>> = None;
     let mut events = Vec::new();
     loop {
         let n = tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            read = pipe.read(&mut buf) => match read {
+            read = { buf.clear(); pipe.read_buf(&mut buf) } => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
