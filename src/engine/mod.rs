@@ -156,6 +156,7 @@ impl Engine {
                 plan: plan_json,
             }])
             .await?;
+        engine.state.plan = None;
         Ok(engine)
     }
 
@@ -208,6 +209,9 @@ impl Engine {
     }
 
     fn indexed(mut self) -> Self {
+        // The engine keeps the plan decoded; the state's JSON copy of it would
+        // only double the memory of a large run.
+        self.state.plan = None;
         self.scheduler.sync_all(&self.state);
         self.positions = self
             .plan
@@ -728,7 +732,8 @@ impl Engine {
     }
 
     fn write_reports(&self) -> Result<(), EngineError> {
-        let report = crate::report::summary::run_report(&self.state, now_ms());
+        let report =
+            crate::report::summary::run_report_for(&self.state, Some(&self.plan), now_ms());
         for (name, text) in [
             ("report.json", crate::report::summary::report_json(&report)),
             (

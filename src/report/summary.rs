@@ -210,8 +210,13 @@ pub struct RunReport {
 /// Builds the report of a run from its state. `now_ms` is the report time: it
 /// stamps the report and ends the durations of agents still running.
 pub fn run_report(state: &RunState, now_ms: i64) -> RunReport {
-    let plan = plan_of(state);
-    let list = entries(state, plan.as_ref());
+    run_report_for(state, plan_of(state).as_ref(), now_ms)
+}
+
+/// [`run_report`] with the plan already at hand (the engine keeps it decoded
+/// and does not keep the copy inside the state).
+pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> RunReport {
+    let list = entries(state, plan);
     let run_id = run_id_of(state);
 
     let agents: Vec<AgentReport> = list
@@ -303,7 +308,7 @@ pub fn run_report(state: &RunState, now_ms: i64) -> RunReport {
 
     RunReport {
         run_id: state.run_id.clone(),
-        orchestration_id: plan.map(|p| p.orchestration_id),
+        orchestration_id: plan.map(|p| p.orchestration_id.clone()),
         generated_at: format_timestamp(now_ms),
         totals,
         waves,
