@@ -192,7 +192,14 @@ pub struct TerminalBars {
     multi: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     bars: HashMap<String, indicatif::ProgressBar>,
+    /// Each agent's estimate, formatted (filled on first use).
+    estimates: HashMap<String, String>,
+    /// When the overall bar was last recomputed (it costs a pass over all agents).
+    overall_at: Option<std::time::Instant>,
 }
+
+/// How often the overall bar is recomputed at most.
+const OVERALL_REFRESH: Duration = Duration::from_millis(100);
 
 impl Default for TerminalBars {
     fn default() -> Self {
@@ -203,7 +210,12 @@ impl Default for TerminalBars {
 impl TerminalBars {
     /// Bars drawn on stderr.
     pub fn new() -> Self {
-        let multi = indicatif::MultiProgress::new();
+        Self::drawn_to(indicatif::ProgressDrawTarget::stderr())
+    }
+
+    /// Bars drawn to `target` (tests draw to a hidden target).
+    pub fn drawn_to(target: indicatif::ProgressDrawTarget) -> Self {
+        let multi = indicatif::MultiProgress::with_draw_target(target);
         let overall = multi.add(indicatif::ProgressBar::new(100));
         overall.set_style(
             indicatif::ProgressStyle::with_template(
@@ -217,15 +229,28 @@ impl TerminalBars {
             multi,
             overall,
             bars: HashMap::new(),
+            estimates: HashMap::new(),
+            overall_at: None,
         }
     }
 
     fn bar(&mut self, agent: &str, plan: &Plan) -> &indicatif::ProgressBar {
-        let estimate = plan
-            .agents()
-            .find(|(_, _, a)| a.agent_id == agent)
-            .and_then(|(_, _, a)| a.estimated_duration)
-            .map(|d| crate::plan::duration::format_duration(d.get()))
+        if self.estimates.is_empty() {
+            self.estimates = plan
+                .agents()
+                .map(|(_, _, a)| {
+                    let estimate = a
+                        .estimated_duration
+                        .map(|d| crate::plan::duration::format_duration(d.get()))
+                        .unwrap_or_else(|| "?".into());
+                    (a.agent_id.clone(), estimate)
+                })
+                .collect();
+        }
+        let estimate = self
+            .estimates
+            .get(agent)
+            .cloned()
             .unwrap_or_else(|| "?".into());
         let multi = &self.multi;
         self.bars.entry(agent.to_string()).or_insert_with(|| {
@@ -273,9 +298,15 @@ impl Reporter for TerminalBars {
         {
             let _ = self.multi.println(text);
         }
-        self.overall
-            .set_position(u64::from(state.overall_progress()));
-        self.overall.set_message(summary_line(state));
+        let due = self
+            .overall_at
+            .is_none_or(|at| at.elapsed() >= OVERALL_REFRESH);
+        if due || matches!(record.event, Event::RunFinished { .. }) {
+            self.overall_at = Some(std::time::Instant::now());
+            self.overall
+                .set_position(u64::from(state.overall_progress()));
+            self.overall.set_message(summary_line(state));
+        }
     }
 
     fn finish(&mut self, state: &RunState, _plan: &Plan) {
@@ -284,5 +315,107 @@ impl Reporter for TerminalBars {
             bar.finish_and_clear();
         }
         eprintln!("{}", summary_line(state));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{AgentOutcome, EventRecord};
+    use crate::protocol::ReportedStatus;
+
+    fn plan() -> Plan {
+        let json = r#"{"orchestrationId":"t","waves":[{"waveId":"w","agents":[
+            {"agentId":"A","workDescription":"a","estimatedDuration":"90s"},
+            {"agentId":"B","workDescription":"b"}]}]}"#;
+        crate::plan::load_str("p.json", json, Default::default())
+            .plan
+            .unwrap()
+    }
+
+    fn feed(bars: &mut TerminalBars, state: &mut RunState, plan: &Plan, seq: i64, event: Event) {
+        let record = EventRecord {
+            seq,
+            at_ms: seq,
+            event,
+        };
+        state.apply(&record);
+        bars.event(&record, state, plan);
+    }
+
+    #[test]
+    fn terminal_bars_follow_each_running_agent_and_the_whole_run() {
+        let plan = plan();
+        let mut state = RunState::default();
+        let mut bars = TerminalBars::drawn_to(indicatif::ProgressDrawTarget::hidden());
+        let plan_json = serde_json::to_value(&plan).unwrap();
+        feed(
+            &mut bars,
+            &mut state,
+            &plan,
+            1,
+            Event::RunStarted {
+                run_id: "r".into(),
+                plan: plan_json,
+            },
+        );
+        feed(
+            &mut bars,
+            &mut state,
+            &plan,
+            2,
+            Event::AgentStarted {
+                agent: "A".into(),
+                attempt: 1,
+            },
+        );
+        feed(
+            &mut bars,
+            &mut state,
+            &plan,
+            3,
+            Event::AgentStatus {
+                agent: "A".into(),
+                status: ReportedStatus::Progress(40),
+                text: "halfway-ish".into(),
+            },
+        );
+        let bar = bars.bars.get("A").expect("a bar for the running agent");
+        assert_eq!(bar.position(), 40);
+        assert_eq!(bar.message(), "halfway-ish");
+        assert_eq!(bars.estimates["A"], "1m30s");
+        feed(
+            &mut bars,
+            &mut state,
+            &plan,
+            4,
+            Event::AgentFinished {
+                agent: "A".into(),
+                attempt: 1,
+                outcome: AgentOutcome::Completed {
+                    without_marker: false,
+                },
+                exit_code: Some(0),
+            },
+        );
+        assert!(
+            !bars.bars.contains_key("A"),
+            "a finished agent's bar is removed"
+        );
+        feed(
+            &mut bars,
+            &mut state,
+            &plan,
+            5,
+            Event::RunFinished {
+                outcome: crate::journal::RunOutcome::Failed,
+            },
+        );
+        assert_eq!(bars.overall.position(), 50, "A done, B not started");
+        assert!(
+            bars.overall.message().contains("1 complete"),
+            "{}",
+            bars.overall.message()
+        );
     }
 }

@@ -50,7 +50,7 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
 
     let mut agent_status = Vec::with_capacity(list.len());
     let mut risks: Vec<String> = Vec::new();
-    let mut recommendations: Vec<String> = Vec::new();
+    let mut recommendations = Recommendations::default();
     let mut progress_sum: u64 = 0;
 
     for entry in &list {
@@ -100,7 +100,7 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
         "overallProgress": overall,
         "agentStatus": agent_status,
         "risks": risks,
-        "recommendations": recommendations,
+        "recommendations": recommendations.list,
     })
 }
 
@@ -127,7 +127,7 @@ fn assess(
     run_id: &str,
     now_ms: i64,
     risks: &mut Vec<String>,
-    recommendations: &mut Vec<String>,
+    recommendations: &mut Recommendations,
 ) {
     let id = entry.id;
     match agent.phase {
@@ -190,9 +190,17 @@ fn assess(
     }
 }
 
-fn push_unique(list: &mut Vec<String>, item: String) {
-    if !list.contains(&item) {
-        list.push(item);
+/// Recommendations in first-seen order, each once (checked by hashing, so a
+/// 10,000-agent run does not compare every pair).
+#[derive(Default)]
+struct Recommendations {
+    list: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+fn push_unique(recommendations: &mut Recommendations, item: String) {
+    if recommendations.seen.insert(item.clone()) {
+        recommendations.list.push(item);
     }
 }
 
