@@ -294,9 +294,13 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
 /// Runs a started (or resumed) engine to its end and maps the outcome to an exit code.
 async fn drive(engine: Result<Engine, crate::engine::EngineError>) -> Result<u8, CliError> {
     let engine = engine.map_err(|e| CliError::Usage(e.to_string()))?;
-    let outcome = engine
-        .run(interrupt_token())
+    // The loop runs as a task on the runtime's workers (not on the thread
+    // that blocks on it), so waking it for each agent's completion is a
+    // local wake-up on a worker instead of a cross-thread one.
+    let interrupt = interrupt_token();
+    let outcome = tokio::spawn(engine.run(interrupt))
         .await
+        .map_err(|e| CliError::Usage(format!("the run engine stopped: {e}")))?
         .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(exit_code(outcome))
 }
