@@ -5,12 +5,15 @@
 //! dependency graph ([`graph`]), rendered into platform prompts ([`render`]),
 //! and (in later modules) scheduled, driven, gated, merged and reported.
 
+pub mod agent_loop;
 pub mod cli;
 pub mod drivers;
 pub mod engine;
 pub mod graph;
 pub mod journal;
+pub mod mock_provider;
 pub mod plan;
 pub mod protocol;
+pub mod providers;
 pub mod render;
 pub mod report;
