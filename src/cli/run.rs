@@ -40,6 +40,10 @@ pub struct EngineArgs {
     /// Longest delay between retries.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub retry_max: Duration,
+    /// Stop the run once its agents have spent this many USD on model requests
+    /// (with the plan's `budgetUsd`, the smaller one applies).
+    #[arg(long)]
+    pub max_budget_usd: Option<f64>,
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -207,6 +211,10 @@ fn options(
         retry_max: args.retry_max,
         failure_strategy: strategy,
         status_interval: plan.coordination_rules.progress_reporting.interval,
+        max_budget_usd: match (plan.budget_usd, args.max_budget_usd) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
     }
 }
 

@@ -9,6 +9,13 @@
 //! kernel guarantees when the orchestrator exits for whatever reason, the
 //! janitor sends SIGKILL to every group still registered, then exits.
 //!
+//! Registration happens right after a spawn, so an orchestrator killed between
+//! the two would leave that agent unknown to the janitor. To close that gap
+//! the engine also tells the janitor its run directory (`=<dir>`), which every
+//! agent has in its environment as `LLMO_RUN_DIR`; at end of file the janitor
+//! also kills the process group of every process whose environment holds
+//! exactly that entry (found through `/proc/<pid>/environ`).
+//!
 //! If the janitor cannot be started, runs go on without it (a warning is
 //! printed once); a normal exit or Ctrl-C still stops every agent.
 
@@ -91,6 +98,16 @@ fn send(line: &str, urgent: bool) {
     }
 }
 
+/// Starts the janitor now (not at the first registration, so no agent is
+/// spawned while it starts) and tells it the run directory that agents of
+/// this run carry in `LLMO_RUN_DIR`.
+pub fn watch_run(run_dir: &std::path::Path) {
+    let dir = run_dir.to_string_lossy();
+    if !dir.contains('\n') && !dir.is_empty() {
+        send(&format!("={dir}"), true);
+    }
+}
+
 /// Registers an agent's process group (its leader's pid). Sent at once.
 pub fn register(pgid: u32) {
     send(&format!("+{pgid}"), true);
@@ -109,9 +126,14 @@ pub fn unregister(pgid: u32) {
 /// kills every group still registered. Returns the exit code.
 pub fn janitor_main() -> u8 {
     let mut groups: std::collections::BTreeSet<i32> = std::collections::BTreeSet::new();
+    let mut run_dirs: Vec<String> = Vec::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        if let Some(dir) = line.strip_prefix('=') {
+            run_dirs.push(dir.to_string());
+            continue;
+        }
         let (sign, number) = line.split_at(line.len().min(1));
         let Ok(pgid) = number.trim().parse::<i32>() else {
             continue;
@@ -130,10 +152,109 @@ pub fn janitor_main() -> u8 {
         }
     }
     for pgid in groups {
+        kill_group(pgid);
+    }
+    for (pid, pgid) in processes_of_runs(&run_dirs) {
+        kill_group(pgid);
+        // SAFETY: kill(2) on one pid; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+    0
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 1 {
         // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
         unsafe {
             libc::kill(-pgid, libc::SIGKILL);
         }
     }
-    0
+}
+
+/// (pid, process group) of every process whose environment holds
+/// `LLMO_RUN_DIR=<dir>` for one of `run_dirs`.
+fn processes_of_runs(run_dirs: &[String]) -> Vec<(i32, i32)> {
+    if run_dirs.is_empty() {
+        return Vec::new();
+    }
+    let wanted: Vec<Vec<u8>> = run_dirs
+        .iter()
+        .map(|d| format!("LLMO_RUN_DIR={d}").into_bytes())
+        .collect();
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|&b| b == 0)
+            .any(|var| wanted.iter().any(|w| var == w.as_slice()))
+        {
+            continue;
+        }
+        if let Some(pgid) = process_group_of(pid) {
+            found.push((pid, pgid));
+        }
+    }
+    found
+}
+
+/// Field 5 of `/proc/<pid>/stat` (after the parenthesised command name).
+fn process_group_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_processes_by_their_run_directory_and_reads_their_group() {
+        let dir = format!("/tmp/llmo-janitor-test-{}", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("LLMO_RUN_DIR", &dir)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // The environment is readable once the child has exec'd.
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = processes_of_runs(std::slice::from_ref(&dir));
+            if !found.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let other = processes_of_runs(&[format!("{dir}-other")]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, pid);
+        // The child stayed in the test's process group.
+        assert_eq!(
+            Some(found[0].1),
+            process_group_of(std::process::id() as i32),
+            "the group is read from /proc/<pid>/stat"
+        );
+        assert!(other.is_empty(), "only the exact run directory matches");
+    }
 }

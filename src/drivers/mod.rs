@@ -53,6 +53,15 @@ pub struct AgentTask {
 pub enum AgentOutput {
     /// A STATUS-protocol event parsed from the agent's text.
     Protocol(ProtocolEvent),
+    /// One model request's tokens and price (API drivers).
+    Usage {
+        /// The model called.
+        model: String,
+        /// Tokens.
+        usage: crate::providers::Usage,
+        /// Price in USD, when known.
+        cost_usd: Option<f64>,
+    },
     /// The process started (its id, for diagnostics).
     Spawned {
         /// Process id of the agent's process (its process-group leader).

@@ -57,6 +57,10 @@ pub struct RunOptions {
     pub failure_strategy: FailureStrategy,
     /// status.json is also rewritten at this interval (the plan's `progressReporting`).
     pub status_interval: Option<Duration>,
+    /// The run's budget in USD (the smaller of the plan's `budgetUsd` and
+    /// `--max-budget-usd`): once spent, nothing new starts and running agents
+    /// are stopped, as with `stop-all`.
+    pub max_budget_usd: Option<f64>,
 }
 
 /// Errors that stop the engine.
@@ -510,6 +514,9 @@ impl Engine {
 
     /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
     pub async fn run(mut self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
+        // Before any agent starts: the janitor (which kills agents if this
+        // process dies) runs and knows this run's agents by their LLMO_RUN_DIR.
+        crate::drivers::janitor::watch_run(&self.options.run_dir);
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
@@ -595,10 +602,22 @@ impl Engine {
                         match message {
                             Message::Output(agent, AgentOutput::Protocol(p)) => events.push(Self::protocol_event(&agent, p)),
                             Message::Output(_, AgentOutput::Spawned { .. }) => {}
+                            Message::Output(agent, AgentOutput::Usage { model, usage, cost_usd }) => {
+                                events.push(Event::AgentUsage { agent, model, usage, cost_usd });
+                            }
                             Message::Done(agent, attempt, result) => finished.push((agent, attempt, result)),
                         }
                     }
                     self.stage(events);
+                    if let Some(budget) = self.options.max_budget_usd
+                        && stop.is_none()
+                        && self.state.cost_usd() > budget
+                    {
+                        let spent_usd = self.state.cost_usd();
+                        self.stage(vec![Event::RunBudgetExceeded { spent_usd, budget_usd: budget }]);
+                        stop = Some(Stop::Everything);
+                        running.values().for_each(CancellationToken::cancel);
+                    }
                     for (agent, attempt, result) in finished {
                         running.remove(&agent);
                         // Only a failed attempt's tail is needed (as retry context); keeping

@@ -46,6 +46,13 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             format!("run {run_id} started ({} agents)", plan.agent_count())
         }
         Event::RunResumed => format!("run {} resumed", state.run_id),
+        Event::AgentUsage { .. } => return None,
+        Event::RunBudgetExceeded {
+            spent_usd,
+            budget_usd,
+        } => format!(
+            "run budget exceeded: spent ${spent_usd:.4} of ${budget_usd:.4}; stopping every agent"
+        ),
         Event::WaveStarted { wave } => format!("WAVE {wave} started"),
         Event::WaveFinished { wave, ok } => {
             format!(

@@ -98,6 +98,25 @@ pub enum Event {
         /// The line.
         line: GateLine,
     },
+    /// Tokens (and their price) used by one model request of an agent.
+    AgentUsage {
+        /// Agent id.
+        agent: String,
+        /// The model that was called.
+        model: String,
+        /// Tokens.
+        usage: crate::providers::Usage,
+        /// Price in USD, when the model is in the price table.
+        cost_usd: Option<f64>,
+    },
+    /// The run's budget (`budgetUsd` or `--max-budget-usd`) is spent: nothing
+    /// new starts and running agents are stopped.
+    RunBudgetExceeded {
+        /// USD spent so far.
+        spent_usd: f64,
+        /// The budget.
+        budget_usd: f64,
+    },
     /// An attempt ended.
     AgentFinished {
         /// Agent id.
@@ -162,6 +181,7 @@ impl Event {
             | Event::AgentReport { agent, .. }
             | Event::AgentError { agent, .. }
             | Event::AgentGateClaim { agent, .. }
+            | Event::AgentUsage { agent, .. }
             | Event::AgentFinished { agent, .. }
             | Event::AgentRetrying { agent, .. }
             | Event::AgentBlocked { agent, .. } => Some(agent),
@@ -179,6 +199,8 @@ impl Event {
             Event::AgentReport { .. } => "AgentReport",
             Event::AgentError { .. } => "AgentError",
             Event::AgentGateClaim { .. } => "AgentGateClaim",
+            Event::AgentUsage { .. } => "AgentUsage",
+            Event::RunBudgetExceeded { .. } => "RunBudgetExceeded",
             Event::AgentFinished { .. } => "AgentFinished",
             Event::AgentRetrying { .. } => "AgentRetrying",
             Event::AgentBlocked { .. } => "AgentBlocked",
@@ -227,6 +249,8 @@ impl Event {
             | Event::AgentReport { .. }
             | Event::AgentError { .. }
             | Event::AgentGateClaim { .. }
+            | Event::AgentUsage { .. }
+            | Event::RunBudgetExceeded { .. }
             | Event::WaveStarted { .. }
             | Event::WaveFinished { .. }
             | Event::RunFinished { .. } => PhaseScope::None,

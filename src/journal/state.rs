@@ -71,6 +71,12 @@ pub struct AgentState {
     pub started_at_ms: Option<i64>,
     /// When the agent reached a terminal phase.
     pub finished_at_ms: Option<i64>,
+    /// Tokens used by all its attempts.
+    pub usage: crate::providers::Usage,
+    /// USD spent by all its attempts (requests to models with a known price).
+    pub cost_usd: f64,
+    /// Model requests whose price is unknown (their cost is not in `cost_usd`).
+    pub unpriced_requests: u32,
 }
 
 impl AgentState {
@@ -92,6 +98,9 @@ impl AgentState {
             exit_code: None,
             started_at_ms: None,
             finished_at_ms: None,
+            usage: crate::providers::Usage::default(),
+            cost_usd: 0.0,
+            unpriced_requests: 0,
         }
     }
 }
@@ -190,6 +199,20 @@ impl RunState {
             }
             Event::AgentError { agent, report } => self.agent(agent).errors.push(report.clone()),
             Event::AgentGateClaim { .. } => {}
+            Event::AgentUsage {
+                agent,
+                usage,
+                cost_usd,
+                ..
+            } => {
+                let a = self.agent(agent);
+                a.usage.add(*usage);
+                match cost_usd {
+                    Some(cost) => a.cost_usd += cost,
+                    None => a.unpriced_requests += 1,
+                }
+            }
+            Event::RunBudgetExceeded { .. } => {}
             Event::AgentFinished {
                 agent,
                 attempt,
@@ -257,6 +280,20 @@ impl RunState {
             .filter(|a| a.phase == AgentPhase::Completed)
     }
 
+    /// USD spent by every agent so far.
+    pub fn cost_usd(&self) -> f64 {
+        self.agents.values().map(|a| a.cost_usd).sum()
+    }
+
+    /// Tokens used by every agent so far.
+    pub fn usage(&self) -> crate::providers::Usage {
+        let mut total = crate::providers::Usage::default();
+        for agent in self.agents.values() {
+            total.add(agent.usage);
+        }
+        total
+    }
+
     /// Mean progress over all agents, 0–100.
     pub fn overall_progress(&self) -> u8 {
         if self.agents.is_empty() {
@@ -287,6 +324,31 @@ mod tests {
             at_ms: seq * 1000,
             event,
         }
+    }
+
+    #[test]
+    fn usage_and_cost_add_up_per_agent_and_per_run() {
+        let usage = |i, o| crate::providers::Usage {
+            input_tokens: i,
+            output_tokens: o,
+            cached_input_tokens: 0,
+        };
+        let event = |agent: &str, u, cost| Event::AgentUsage {
+            agent: agent.into(),
+            model: "m".into(),
+            usage: u,
+            cost_usd: cost,
+        };
+        let state = RunState::replay(&[
+            rec(1, event("A", usage(100, 10), Some(0.5))),
+            rec(2, event("A", usage(50, 5), Some(0.25))),
+            rec(3, event("B", usage(7, 3), None)),
+        ]);
+        assert_eq!(state.agents["A"].usage, usage(150, 15));
+        assert_eq!(state.agents["A"].cost_usd, 0.75);
+        assert_eq!(state.agents["B"].unpriced_requests, 1);
+        assert_eq!(state.usage(), usage(157, 18));
+        assert_eq!(state.cost_usd(), 0.75);
     }
 
     #[test]

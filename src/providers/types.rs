@@ -129,6 +129,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// True when no tokens were counted.
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+
     /// Adds another request's usage.
     pub fn add(&mut self, other: Usage) {
         self.input_tokens += other.input_tokens;

@@ -64,12 +64,17 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
             continue;
         };
         progress_sum += u64::from(agent.progress);
-        agent_status.push(json!({
+        let mut item = json!({
             "id": entry.id,
             "status": status_label(agent),
             "progress": agent.progress,
             "blockers": agent.blockers,
-        }));
+        });
+        if !agent.usage.is_zero() {
+            item["usage"] = json!(agent.usage);
+            item["costUsd"] = json!(agent.cost_usd);
+        }
+        agent_status.push(item);
         assess(
             entry,
             agent,
@@ -93,7 +98,7 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
         progress_sum / list.len() as u64
     };
 
-    json!({
+    let mut status = json!({
         "timestamp": format_timestamp(now_ms),
         "runId": state.run_id,
         "outcome": state.outcome,
@@ -101,7 +106,13 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
         "agentStatus": agent_status,
         "risks": risks,
         "recommendations": recommendations.list,
-    })
+    });
+    let usage = state.usage();
+    if !usage.is_zero() {
+        status["usage"] = json!(usage);
+        status["costUsd"] = json!(state.cost_usd());
+    }
+    status
 }
 
 /// The `status` string of one agent.

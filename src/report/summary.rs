@@ -13,6 +13,7 @@ use super::{
 use crate::journal::{AgentOutcome, AgentPhase, AgentState, RunOutcome, RunState};
 use crate::plan::Plan;
 use crate::protocol::ErrorReport;
+use crate::providers::Usage;
 
 /// How one agent ended, as the report tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -110,6 +111,12 @@ impl fmt::Display for ReportOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentReport {
+    /// Tokens used by model requests (omitted when none).
+    #[serde(skip_serializing_if = "Usage::is_zero", default)]
+    pub usage: Usage,
+    /// USD spent on model requests with a known price (omitted when zero).
+    #[serde(skip_serializing_if = "is_zero_cost", default)]
+    pub cost_usd: f64,
     /// Agent id.
     pub id: String,
     /// Id of the agent's wave (`None` for an agent the plan does not name).
@@ -166,6 +173,12 @@ pub struct WaveReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
+    /// Tokens used by every agent (omitted when none).
+    #[serde(skip_serializing_if = "Usage::is_zero", default)]
+    pub usage: Usage,
+    /// USD spent by every agent (omitted when zero).
+    #[serde(skip_serializing_if = "is_zero_cost", default)]
+    pub cost_usd: f64,
     /// Agents in the report.
     pub agents: usize,
     /// Agents that completed (with or without a marker).
@@ -237,6 +250,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
             };
             let a = entry.state;
             AgentReport {
+                usage: a.map(|a| a.usage).unwrap_or_default(),
+                cost_usd: a.map_or(0.0, |a| a.cost_usd),
                 id: entry.id.to_string(),
                 wave: entry.wave.map(|(_, id)| id.to_string()),
                 wave_number: entry.wave.map(|(w, _)| w + 1),
@@ -294,6 +309,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
 
     let count = |f: fn(ReportOutcome) -> bool| agents.iter().filter(|a| f(a.outcome)).count();
     let totals = Totals {
+        usage: state.usage(),
+        cost_usd: state.cost_usd(),
         agents: agents.len(),
         completed: count(ReportOutcome::is_completed),
         completed_without_marker: count(|o| o == ReportOutcome::CompletedWithoutMarker),
@@ -314,6 +331,10 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         waves,
         agents,
     }
+}
+
+fn is_zero_cost(cost: &f64) -> bool {
+    *cost == 0.0
 }
 
 fn duration_ms(agent: &AgentState, now_ms: i64) -> Option<i64> {
@@ -424,11 +445,48 @@ pub fn report_json(report: &RunReport) -> String {
     })
 }
 
+/// The "Usage and cost" section: only when models were called.
+fn usage_section(out: &mut String, report: &RunReport) {
+    let totals = &report.totals;
+    if totals.usage.is_zero() && totals.cost_usd == 0.0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Usage and cost
+"
+    );
+    let _ = writeln!(
+        out,
+        "| agent | input tokens | cached | output tokens | cost (USD) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for agent in report.agents.iter().filter(|a| !a.usage.is_zero()) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.4} |",
+            agent.id,
+            agent.usage.input_tokens,
+            agent.usage.cached_input_tokens,
+            agent.usage.output_tokens,
+            agent.cost_usd
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **total** | {} | {} | {} | {:.4} |\n",
+        totals.usage.input_tokens,
+        totals.usage.cached_input_tokens,
+        totals.usage.output_tokens,
+        totals.cost_usd
+    );
+}
+
 /// The report as markdown: a title with the run id and outcome, a totals line,
 /// a table per wave (agent | outcome | attempts | duration / estimate | last
 /// status), a section per failed or blocked agent with its errors as the
 /// seed's `[ERROR: ...]` blocks (`Impact:` computed from the plan), warnings
-/// (retries, completions without a marker) and next steps.
+/// (retries, completions without a marker) next steps, and token usage and cost when models were called.
 pub fn report_markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let totals = &report.totals;
@@ -478,6 +536,8 @@ pub fn report_markdown(report: &RunReport) -> String {
         let _ = writeln!(out, "{title}\n");
         agent_table(&mut out, &outside);
     }
+
+    usage_section(&mut out, report);
 
     let troubled: Vec<&AgentReport> = report
         .agents
