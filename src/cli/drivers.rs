@@ -1,0 +1,141 @@
+//! Which driver runs each agent of a plan, and building those drivers.
+//!
+//! For each agent: its `driver` when set; else `shell` when it has a
+//! `command`; else its platform (the agent's `platform`, else `--platform`,
+//! else the plan's): `claude` → the Anthropic Messages API, `gpt` → the
+//! OpenAI Responses API, `gemini` → the Gemini API, `open-source` → an
+//! OpenAI-compatible server (Chat Completions) with the text tool protocol,
+//! `auto` → what `doctor` would choose. Each API driver uses the agent loop;
+//! keys and base URLs come from the environment only (see
+//! [`crate::providers::ProviderConfig`]). The agent CLIs (Claude Code, Codex,
+//! Gemini CLI, aider, opencode) and the `generic` platform are not drivers
+//! of this version yet: a plan that needs them is refused before anything runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::common::CliError;
+use crate::drivers::api::ApiDriver;
+use crate::drivers::router::DriverSet;
+use crate::drivers::shell::ShellDriver;
+use crate::drivers::Driver;
+use crate::plan::{Agent, DriverKind, Plan, Platform};
+use crate::providers::{
+    AnthropicClient, ChatProvider, GeminiClient, OpenAiChatClient, OpenAiResponsesClient,
+    PriceTable, ProviderConfig,
+};
+
+/// Default model per API driver (an agent's `model` overrides it; so does
+/// `LLMO_MODEL` in the environment).
+fn default_model(kind: DriverKind) -> &'static str {
+    match kind {
+        DriverKind::Anthropic => "claude-sonnet-4-5",
+        DriverKind::Openai => "gpt-5",
+        DriverKind::GeminiApi => "gemini-2.5-pro",
+        _ => "llama3.1",
+    }
+}
+
+/// The driver kind that runs `agent`.
+pub fn driver_kind(agent: &Agent, platform: Platform, auto: impl Fn() -> Platform) -> DriverKind {
+    if let Some(kind) = agent.driver {
+        return kind;
+    }
+    if agent.command.is_some() {
+        return DriverKind::Shell;
+    }
+    let platform = agent.platform.unwrap_or(platform);
+    let platform = if platform == Platform::Auto { auto() } else { platform };
+    match platform {
+        Platform::Claude => DriverKind::Anthropic,
+        Platform::Gpt => DriverKind::Openai,
+        Platform::Gemini => DriverKind::GeminiApi,
+        Platform::OpenSource => DriverKind::OpenaiCompatible,
+        Platform::Generic | Platform::Auto => DriverKind::Generic,
+    }
+}
+
+/// Builds the drivers for every agent of `plan` (`platform` is `--platform`).
+pub fn build(plan: &Plan, platform: Option<Platform>) -> Result<Arc<dyn Driver>, CliError> {
+    let platform = platform.unwrap_or(plan.platform);
+    let auto = std::cell::OnceCell::new();
+    let detect = || {
+        *auto.get_or_init(|| {
+            crate::drivers::detect::gather(std::time::Duration::from_millis(500))
+                .choose()
+                .platform
+        })
+    };
+    let prices = Arc::new(PriceTable::builtin());
+    let shell: Arc<dyn Driver> = Arc::new(ShellDriver::new());
+    let mut set = DriverSet::new(Arc::clone(&shell));
+    let mut built: HashMap<DriverKind, Arc<dyn Driver>> = HashMap::new();
+    let mut refused = Vec::new();
+    for (_, _, agent) in plan.agents() {
+        let kind = driver_kind(agent, platform, detect);
+        let driver = match built.get(&kind) {
+            Some(driver) => Arc::clone(driver),
+            None => match make(kind, &prices) {
+                Ok(driver) => {
+                    built.insert(kind, Arc::clone(&driver));
+                    driver
+                }
+                Err(why) => {
+                    refused.push(format!("{} ({why})", agent.agent_id));
+                    continue;
+                }
+            },
+        };
+        if kind == DriverKind::Shell && agent.command.is_none() {
+            refused.push(format!(
+                "{} (driver shell needs a `command`)",
+                agent.agent_id
+            ));
+            continue;
+        }
+        set.assign(agent.agent_id.clone(), driver);
+    }
+    if !refused.is_empty() {
+        return Err(CliError::Usage(format!(
+            "these agents cannot run: {}",
+            refused.join(", ")
+        )));
+    }
+    Ok(Arc::new(set))
+}
+
+fn make(kind: DriverKind, prices: &Arc<PriceTable>) -> Result<Arc<dyn Driver>, String> {
+    let model = std::env::var("LLMO_MODEL")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| default_model(kind).to_string());
+    let provider: Arc<dyn ChatProvider> = match kind {
+        DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
+        DriverKind::Anthropic => Arc::new(
+            AnthropicClient::new(ProviderConfig::anthropic_from_env()).map_err(|e| e.to_string())?,
+        ),
+        DriverKind::Openai => Arc::new(
+            OpenAiResponsesClient::new(ProviderConfig::openai_from_env())
+                .map_err(|e| e.to_string())?,
+        ),
+        DriverKind::GeminiApi => Arc::new(
+            GeminiClient::new(ProviderConfig::gemini_from_env()).map_err(|e| e.to_string())?,
+        ),
+        DriverKind::OpenaiCompatible => Arc::new(
+            OpenAiChatClient::new(ProviderConfig::openai_compatible_from_env(None))
+            .map_err(|e| e.to_string())?,
+        ),
+        other => {
+            return Err(format!(
+                "the {other} driver is not available in this version yet"
+            ));
+        }
+    };
+    let text_tools = kind == DriverKind::OpenaiCompatible;
+    Ok(Arc::new(ApiDriver::new(
+        provider,
+        model,
+        Arc::clone(prices),
+        text_tools,
+    )))
+}

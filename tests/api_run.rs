@@ -1,0 +1,160 @@
+//! End-to-end runs of LLM agents over the providers' APIs: the real binary,
+//! the built-in agent loop and the scripted provider server.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use llm_orchestrate::mock_provider::{MockServer, Script};
+
+const KEY: &str = "sk-test-SECRET-0123456789";
+
+fn run_dir_of(dir: &Path) -> PathBuf {
+    let runs = dir.join("runs");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries.pop().expect("a run folder")
+}
+
+fn plan(dir: &Path, platform: &str, extra: serde_json::Value) -> PathBuf {
+    let mut agent = serde_json::json!({
+        "agentId": "WRITER",
+        "workDescription": "write hello into out.txt",
+        "scope": "svc",
+        "estimatedDuration": "1m",
+    });
+    if let (Some(agent), Some(extra)) = (agent.as_object_mut(), extra.as_object()) {
+        agent.extend(extra.clone());
+    }
+    let plan = serde_json::json!({
+        "orchestrationId": "api-test",
+        "platform": platform,
+        "waves": [{"waveId": "w1", "agents": [agent]}],
+    });
+    let path = dir.join("plan.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    path
+}
+
+fn script() -> Script {
+    Script::from_json(
+        r#"{"agents": {"WRITER": {"turns": [
+            {"text": "[STATUS: STARTED] writing\n", "toolCalls": [
+                {"name": "write_file", "arguments": {"path": "out.txt", "content": "hello"}},
+                {"name": "report_status", "arguments": {"status": "PROGRESS", "progress": 50, "text": "half"}}
+            ]},
+            {"text": "All done.\n[STATUS: COMPLETE] wrote out.txt\n"}
+        ]}}}"#,
+    )
+    .expect("script parses")
+}
+
+async fn run_platform(platform: &str, env: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
+    let server = MockServer::start(script(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("server starts");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path(), platform, serde_json::json!({}));
+    let mut cmd = Command::cargo_bin("llm-orchestrate").unwrap();
+    cmd.current_dir(dir.path())
+        .env("CI", "1")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GOOGLE_API_KEY")
+        .args(["run", "--plan"])
+        .arg(&plan)
+        .args(["--run-dir", "runs", "--retry-base", "50ms"]);
+    for (name, value) in env {
+        let value = value.replace("{base}", &server.base_url());
+        cmd.env(name, value);
+    }
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "run failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = run_dir_of(dir.path());
+    (dir, run_dir)
+}
+
+fn assert_ran_and_kept_the_key_secret(dir: &Path, run_dir: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(dir.join("svc/out.txt")).unwrap(),
+        "hello",
+        "the agent's write_file landed in its workspace"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    let agent = &report["agents"][0];
+    assert_eq!(agent["outcome"], "completed", "{report}");
+    assert!(agent["usage"]["outputTokens"].as_u64().unwrap_or(0) > 0, "{report}");
+    // No file of the run directory holds the key.
+    for entry in walk(run_dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "{} contains the API key",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_agent_writes_a_file_through_the_anthropic_api() {
+    let (dir, run_dir) = run_platform(
+        "claude",
+        &[
+            ("ANTHROPIC_BASE_URL", "{base}".into()),
+            ("ANTHROPIC_API_KEY", KEY.into()),
+        ],
+    )
+    .await;
+    assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpt_agent_writes_a_file_through_the_responses_api() {
+    let (dir, run_dir) = run_platform(
+        "gpt",
+        &[
+            ("OPENAI_BASE_URL", "{base}/v1".into()),
+            ("OPENAI_API_KEY", KEY.into()),
+        ],
+    )
+    .await;
+    assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_agent_writes_a_file_through_the_gemini_api() {
+    let (dir, run_dir) = run_platform(
+        "gemini",
+        &[
+            ("GOOGLE_GEMINI_BASE_URL", "{base}".into()),
+            ("GEMINI_API_KEY", KEY.into()),
+        ],
+    )
+    .await;
+    assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+}
