@@ -1163,6 +1163,9 @@ async fn run_command(
         .try_clone()
         .map_err(|e| format!("{tool}: cannot create the output pipe: {e}"))?;
     let mut wrap = CommandWrap::with_new(program, |c| {
+        for name in secret_variables() {
+            c.env_remove(name);
+        }
         c.args(rest)
             .current_dir(ws.root())
             .stdin(Stdio::null())
@@ -1353,4 +1356,51 @@ fn none_filtered(items: Vec<String>) -> Vec<String> {
         return Vec::new();
     }
     items
+}
+
+/// Environment variables a model's `run_command` must not see: the provider
+/// keys and anything named like a key, token or secret (the model could
+/// otherwise print them into its transcript, or send them anywhere).
+fn secret_variables() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| is_secret_name(&name.to_string_lossy()))
+        .collect()
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "API_KEY",
+        "APIKEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::is_secret_name;
+
+    #[test]
+    fn provider_keys_and_secret_looking_names_are_hidden_from_commands() {
+        for name in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "GOOGLE_API_KEY",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "db_password",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["PATH", "HOME", "LLMO_AGENT_ID", "LANG"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
 }
