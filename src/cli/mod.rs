@@ -7,6 +7,7 @@
 mod analyze;
 mod common;
 mod doctor;
+mod drivers;
 mod render;
 mod run;
 mod schema;

@@ -5,8 +5,10 @@
 //! scheduling; the engine knows scheduling and nothing about wire formats.
 //! Every driver reads agent text with the one [`crate::protocol::MarkerParser`].
 
+pub mod api;
 pub mod detect;
 pub mod janitor;
+pub mod router;
 pub mod shell;
 
 use std::path::PathBuf;
