@@ -94,7 +94,7 @@ pub fn frames(reply: &Reply) -> Vec<Frame> {
                     json!({"type": "content_block_delta", "index": index,
                            "delta": {"type": "text_delta", "text": piece}}),
                 )
-                .as_delta(),
+                .delta_chunk(),
             );
         }
         frames.push(Frame::named(
@@ -117,7 +117,7 @@ pub fn frames(reply: &Reply) -> Vec<Frame> {
                     json!({"type": "content_block_delta", "index": index,
                            "delta": {"type": "input_json_delta", "partial_json": piece}}),
                 )
-                .as_delta(),
+                .delta_chunk(),
             );
         }
         frames.push(Frame::named(

@@ -95,7 +95,7 @@ pub fn frames(reply: &Reply) -> Vec<Frame> {
     parts_per_chunk
         .into_iter()
         .enumerate()
-        .map(|(i, parts)| Frame::data(chunk(reply, parts, i == last)).as_delta())
+        .map(|(i, parts)| Frame::data(chunk(reply, parts, i == last)).delta_chunk())
         .collect()
 }
 

@@ -84,7 +84,7 @@ pub fn frames(reply: &Reply, inbound: &Inbound) -> Vec<Frame> {
         Value::Null,
     )];
     for piece in reply.text_pieces() {
-        frames.push(chunk(json!({"content": piece}), Value::Null).as_delta());
+        frames.push(chunk(json!({"content": piece}), Value::Null).delta_chunk());
     }
     for (i, call) in reply.calls.iter().enumerate() {
         frames.push(chunk(
@@ -98,7 +98,7 @@ pub fn frames(reply: &Reply, inbound: &Inbound) -> Vec<Frame> {
                     json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
                     Value::Null,
                 )
-                .as_delta(),
+                .delta_chunk(),
             );
         }
     }

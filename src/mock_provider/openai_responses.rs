@@ -175,7 +175,7 @@ pub fn frames(reply: &Reply) -> Vec<Frame> {
                     "response.output_text.delta",
                     with(delta, "logprobs", json!([])),
                 )
-                .as_delta(),
+                .delta_chunk(),
             );
         }
         let done = with(at("response.output_text.done"), "text", json!(reply.text));
@@ -212,7 +212,7 @@ pub fn frames(reply: &Reply) -> Vec<Frame> {
                     json!({"type": "response.function_call_arguments.delta", "item_id": item_id,
                            "output_index": index, "delta": piece}),
                 )
-                .as_delta(),
+                .delta_chunk(),
             );
         }
         frames.push(Frame::named(

@@ -51,7 +51,7 @@ impl Frame {
     }
 
     /// Marks the frame as a content chunk.
-    pub fn as_delta(mut self) -> Frame {
+    pub fn delta_chunk(mut self) -> Frame {
         self.delta = true;
         self
     }
