@@ -33,6 +33,7 @@ pub fn run(args: MockProviderArgs) -> Result<u8, CliError> {
         let server = MockServer::start(script, args.addr)
             .await
             .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.addr)))?;
+        let stop = interrupted()?;
         let line = format!("mock-provider listening on {}\n", server.base_url());
         let mut stdout = std::io::stdout().lock();
         stdout
@@ -43,24 +44,25 @@ pub fn run(args: MockProviderArgs) -> Result<u8, CliError> {
                 source,
             })?;
         drop(stdout);
-        interrupted().await;
+        stop.await;
         server.shutdown().await;
         Ok(super::EXIT_OK)
     })
 }
 
-/// Resolves on the first Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    match term {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+/// Resolves on the first Ctrl-C or SIGTERM. The handlers are installed at
+/// once (before the listening line is printed), the waiting happens later.
+fn interrupted() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind| {
+        signal(kind).map_err(|e| CliError::Usage(format!("cannot handle signals: {e}")))
+    };
+    let mut int = install(SignalKind::interrupt())?;
+    let mut term = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
