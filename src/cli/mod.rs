@@ -8,6 +8,7 @@ mod analyze;
 mod common;
 mod doctor;
 mod drivers;
+mod mock_provider;
 mod render;
 mod run;
 mod schema;
@@ -63,6 +64,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Show what `--platform auto` would choose and why.
     Doctor(doctor::DoctorArgs),
+    /// Serve a script over the LLM providers' wire formats, for offline tests.
+    MockProvider(mock_provider::MockProviderArgs),
     /// Internal: the janitor process that kills agents left by a killed orchestrator.
     #[command(name = "__janitor", hide = true)]
     Janitor,
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Some(Command::Render(args)) => render::run(args),
         Some(Command::Schema(args)) => schema::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::MockProvider(args)) => mock_provider::run(args),
         Some(Command::Janitor) => Ok(crate::drivers::janitor::janitor_main()),
     };
     match result {
