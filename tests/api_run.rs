@@ -95,7 +95,10 @@ fn assert_ran_and_kept_the_key_secret(dir: &Path, run_dir: &Path) {
             .unwrap();
     let agent = &report["agents"][0];
     assert_eq!(agent["outcome"], "completed", "{report}");
-    assert!(agent["usage"]["outputTokens"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert!(
+        agent["usage"]["outputTokens"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
     // No file of the run directory holds the key.
     for entry in walk(run_dir) {
         let bytes = std::fs::read(&entry).unwrap();

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::common::CliError;
+use crate::drivers::Driver;
 use crate::drivers::api::ApiDriver;
 use crate::drivers::router::DriverSet;
 use crate::drivers::shell::ShellDriver;
-use crate::drivers::Driver;
 use crate::plan::{Agent, DriverKind, Plan, Platform};
 use crate::providers::{
     AnthropicClient, ChatProvider, GeminiClient, OpenAiChatClient, OpenAiResponsesClient,
@@ -45,7 +45,11 @@ pub fn driver_kind(agent: &Agent, platform: Platform, auto: impl Fn() -> Platfor
         return DriverKind::Shell;
     }
     let platform = agent.platform.unwrap_or(platform);
-    let platform = if platform == Platform::Auto { auto() } else { platform };
+    let platform = if platform == Platform::Auto {
+        auto()
+    } else {
+        platform
+    };
     match platform {
         Platform::Claude => DriverKind::Anthropic,
         Platform::Gpt => DriverKind::Openai,
@@ -112,7 +116,8 @@ fn make(kind: DriverKind, prices: &Arc<PriceTable>) -> Result<Arc<dyn Driver>, S
     let provider: Arc<dyn ChatProvider> = match kind {
         DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
         DriverKind::Anthropic => Arc::new(
-            AnthropicClient::new(ProviderConfig::anthropic_from_env()).map_err(|e| e.to_string())?,
+            AnthropicClient::new(ProviderConfig::anthropic_from_env())
+                .map_err(|e| e.to_string())?,
         ),
         DriverKind::Openai => Arc::new(
             OpenAiResponsesClient::new(ProviderConfig::openai_from_env())
@@ -123,7 +128,7 @@ fn make(kind: DriverKind, prices: &Arc<PriceTable>) -> Result<Arc<dyn Driver>, S
         ),
         DriverKind::OpenaiCompatible => Arc::new(
             OpenAiChatClient::new(ProviderConfig::openai_compatible_from_env(None))
-            .map_err(|e| e.to_string())?,
+                .map_err(|e| e.to_string())?,
         ),
         other => {
             return Err(format!(

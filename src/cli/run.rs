@@ -1,20 +1,17 @@
 //! `run` (and the seed's bare form), `resume` and `status`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::common::{CliError, load_valid_plan};
-use crate::drivers::Driver;
-use crate::drivers::shell::ShellDriver;
 use crate::engine::progress::{JsonLines, PlainLines, Reporter, TerminalBars};
 use crate::engine::{Engine, RunOptions, now_ms};
 use crate::journal::{Journal, RunOutcome};
 use crate::plan::duration::parse_duration;
-use crate::plan::{DriverKind, ExecutionMode, FailureStrategy, LoadOptions, Plan, Platform};
+use crate::plan::{ExecutionMode, FailureStrategy, LoadOptions, Plan, Platform};
 
 /// Options shared by `run` and `resume`.
 #[derive(Debug, Args, Clone)]
@@ -147,32 +144,6 @@ fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
 }
 
 /// Refuses plans with agents no available driver can run.
-fn check_drivers(plan: &Plan, platform: Option<Platform>) -> Result<(), CliError> {
-    let unsupported: Vec<String> = plan
-        .agents()
-        .filter(|(_, _, a)| {
-            let shell =
-                a.driver == Some(DriverKind::Shell) || (a.driver.is_none() && a.command.is_some());
-            !(shell && a.command.is_some())
-        })
-        .map(|(_, _, a)| {
-            let platform = a.platform.or(platform).unwrap_or(plan.platform);
-            format!(
-                "{} (platform {platform}, driver {})",
-                a.agent_id,
-                a.driver.map_or("auto".into(), |d| d.to_string())
-            )
-        })
-        .collect();
-    if unsupported.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::Usage(format!(
-        "these agents need a driver this version cannot run yet (only `shell` agents with a `command` run; LLM platform drivers are being built): {}",
-        unsupported.join(", ")
-    )))
-}
-
 fn default_concurrency(plan: &Plan) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let widest = plan
@@ -269,7 +240,12 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             mode: args.mode,
         },
     )?;
-    check_drivers(&plan, args.platform)?;
+    let mut plan = plan;
+    if let Some(platform) = args.platform {
+        // Recorded in the journaled plan, so `resume` runs on the same platform.
+        plan.platform = platform;
+    }
+    let driver = super::drivers::build(&plan, None)?;
     let run_id = new_run_id(&plan.orchestration_id);
     let run_dir = args.engine.run_dir.join(&run_id);
     let workdir = match &args.workdir {
@@ -294,7 +270,6 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     );
     let json = args.engine.json;
     runtime()?.block_on(async move {
-        let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
         drive(Engine::start(plan, options, driver, reporters(json)).await).await
     })
 }
@@ -387,7 +362,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
-        let driver: Arc<dyn Driver> = Arc::new(ShellDriver::new());
+        let driver = super::drivers::build(&plan, None)?;
         drive(Engine::resume(options, driver, reporters(json)).await).await
     })
 }

@@ -369,7 +369,11 @@ async fn run_loop(
                     .chars()
                     .take(LOGGED_RESULT_CHARS)
                     .collect();
-                let mark = if outcome.result.is_error { "error" } else { "ok" };
+                let mark = if outcome.result.is_error {
+                    "error"
+                } else {
+                    "ok"
+                };
                 shared.log(&format!(
                     "\n--> {} {}\n<-- {mark}: {head}\n",
                     call.name, call.arguments
