@@ -52,11 +52,26 @@ fn script() -> Script {
 }
 
 async fn run_platform(platform: &str, env: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
-    let server = MockServer::start(script(), "127.0.0.1:0".parse().unwrap())
+    let (dir, run_dir, code, out) =
+        run_with(script(), platform, serde_json::json!({}), &[], env).await;
+    assert_eq!(code, Some(0), "run failed: {out}");
+    (dir, run_dir)
+}
+
+/// Runs a one-agent plan against a scripted server; returns the folder, the
+/// run folder, the exit code and the combined output.
+async fn run_with(
+    script: Script,
+    platform: &str,
+    agent_fields: serde_json::Value,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (tempfile::TempDir, PathBuf, Option<i32>, String) {
+    let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server starts");
     let dir = tempfile::tempdir().unwrap();
-    let plan = plan(dir.path(), platform, serde_json::json!({}));
+    let plan = plan(dir.path(), platform, agent_fields);
     let mut cmd = Command::cargo_bin("llm-orchestrate").unwrap();
     cmd.current_dir(dir.path())
         .env("CI", "1")
@@ -66,7 +81,8 @@ async fn run_platform(platform: &str, env: &[(&str, String)]) -> (tempfile::Temp
         .env_remove("GOOGLE_API_KEY")
         .args(["run", "--plan"])
         .arg(&plan)
-        .args(["--run-dir", "runs", "--retry-base", "50ms"]);
+        .args(["--run-dir", "runs", "--retry-base", "50ms"])
+        .args(args);
     for (name, value) in env {
         let value = value.replace("{base}", &server.base_url());
         cmd.env(name, value);
@@ -74,14 +90,27 @@ async fn run_platform(platform: &str, env: &[(&str, String)]) -> (tempfile::Temp
     let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    assert!(
-        output.status.success(),
-        "run failed: {}\n{}",
+    let text = format!(
+        "{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     let run_dir = run_dir_of(dir.path());
-    (dir, run_dir)
+    (dir, run_dir, output.status.code(), text)
+}
+
+fn report_agent(run_dir: &Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    report["agents"][0].clone()
+}
+
+fn claude_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("ANTHROPIC_BASE_URL", "{base}".into()),
+        ("ANTHROPIC_API_KEY", KEY.into()),
+    ]
 }
 
 fn assert_ran_and_kept_the_key_secret(dir: &Path, run_dir: &Path) {
@@ -160,4 +189,103 @@ async fn gemini_agent_writes_a_file_through_the_gemini_api() {
     )
     .await;
     assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_source_agent_uses_the_text_tool_protocol_over_chat_completions() {
+    let script = Script::from_json(
+        r#"{"agents": {"WRITER": {"turns": [
+            {"text": "I will write it.\n<tool_call>\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"out.txt\", \"content\": \"hello\"}}\n</tool_call>\n"},
+            {"text": "[STATUS: COMPLETE] wrote out.txt\n"}
+        ]}}}"#,
+    )
+    .unwrap();
+    let (dir, run_dir, code, out) = run_with(
+        script,
+        "open-source",
+        serde_json::json!({}),
+        &[],
+        &[
+            ("OLLAMA_HOST", "{base}".into()),
+            ("OPENAI_API_KEY", KEY.into()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+    let log = std::fs::read_to_string(run_dir.join("agents/WRITER/output.log")).unwrap();
+    assert!(log.contains("--> write_file"), "{log}");
+}
+
+fn expensive_script() -> Script {
+    Script::from_json(
+        r#"{"agents": {"WRITER": {"turns": [
+            {"text": "[STATUS: STARTED]\n", "usage": {"inputTokens": 1000000, "outputTokens": 1000000},
+             "toolCalls": [{"name": "list_dir", "arguments": {}}]},
+            {"text": "[STATUS: COMPLETE]\n"}
+        ]}}}"#,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_over_its_budget_is_stopped_and_fails_with_budget() {
+    let (_dir, run_dir, code, out) = run_with(
+        expensive_script(),
+        "claude",
+        serde_json::json!({"budgetUsd": 1.0, "model": "claude-sonnet-4-5"}),
+        &[],
+        &claude_env(),
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    let agent = report_agent(&run_dir);
+    assert_eq!(agent["outcome"], "failed", "{agent}");
+    let failure = agent["lastFailure"].as_str().unwrap_or_default();
+    assert!(failure.starts_with("budget:"), "{agent}");
+    // 1M input at $3 + 1M output at $15 per million.
+    assert_eq!(agent["costUsd"], 18.0, "{agent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_max_budget_usd_stops_everything() {
+    let (_dir, run_dir, code, out) = run_with(
+        expensive_script(),
+        "claude",
+        serde_json::json!({"model": "claude-sonnet-4-5"}),
+        &["--max-budget-usd", "5"],
+        &claude_env(),
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("run budget exceeded"), "{out}");
+    let agent = report_agent(&run_dir);
+    assert_ne!(agent["outcome"], "completed", "{agent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_turn_is_retried_and_the_agent_completes() {
+    let script = Script::from_json(
+        r#"{"agents": {"WRITER": {"turns": [
+            {"text": "[STATUS: COMPLETE]\n", "fault": {"kind": "rate-limit", "retryAfterS": 1, "times": 1}}
+        ]}}}"#,
+    )
+    .unwrap();
+    let (_dir, run_dir, code, out) =
+        run_with(script, "claude", serde_json::json!({}), &[], &claude_env()).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(report_agent(&run_dir)["outcome"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_provider_refuses_fails_the_agent_with_a_typed_reason() {
+    // No script entry matches the agent and there is no "*": the server answers 400.
+    let script =
+        Script::from_json(r#"{"agents": {"SOMEONE_ELSE": {"turns": [{"text": "hi"}]}}}"#).unwrap();
+    let (_dir, run_dir, code, out) =
+        run_with(script, "claude", serde_json::json!({}), &[], &claude_env()).await;
+    assert_eq!(code, Some(1), "{out}");
+    let agent = report_agent(&run_dir);
+    let failure = agent["lastFailure"].as_str().unwrap_or_default();
+    assert!(failure.starts_with("invalid_request:"), "{agent}");
 }

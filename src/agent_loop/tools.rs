@@ -1166,6 +1166,10 @@ async fn run_command(
         for name in secret_variables() {
             c.env_remove(name);
         }
+        c.env(
+            crate::drivers::janitor::TAG_VARIABLE,
+            crate::drivers::janitor::instance_tag(),
+        );
         c.args(rest)
             .current_dir(ws.root())
             .stdin(Stdio::null())

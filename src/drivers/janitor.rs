@@ -11,10 +11,13 @@
 //!
 //! Registration happens right after a spawn, so an orchestrator killed between
 //! the two would leave that agent unknown to the janitor. To close that gap
-//! the engine also tells the janitor its run directory (`=<dir>`), which every
-//! agent has in its environment as `LLMO_RUN_DIR`; at end of file the janitor
-//! also kills the process group of every process whose environment holds
-//! exactly that entry (found through `/proc/<pid>/environ`).
+//! every process the orchestrator starts carries this orchestrator process's
+//! tag in its environment (`LLMO_ORCHESTRATOR`, see [`instance_tag`]), the
+//! janitor is told the tag (`=<tag>`), and at end of file it also kills the
+//! process group of every process whose environment holds exactly that entry
+//! (found through `/proc/<pid>/environ`). The tag is unique per orchestrator
+//! process, so the janitor of a killed run never touches the agents of the
+//! `resume` that follows it.
 //!
 //! If the janitor cannot be started, runs go on without it (a warning is
 //! printed once); a normal exit or Ctrl-C still stops every agent.
@@ -36,7 +39,7 @@ const UNREGISTER_BATCH: usize = 64;
 
 static JANITOR: Mutex<Option<Result<Janitor, ()>>> = Mutex::new(None);
 
-fn start() -> Result<Janitor, ()> {
+fn spawn_janitor() -> Result<Janitor, ()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|_| ())?;
     // Only the real binary has the `__janitor` subcommand (not, e.g., a test harness).
@@ -70,7 +73,7 @@ fn send(line: &str, urgent: bool) {
         return;
     };
     if guard.is_none() {
-        let started = start();
+        let started = spawn_janitor();
         let is_binary = std::env::current_exe()
             .ok()
             .and_then(|e| {
@@ -98,14 +101,26 @@ fn send(line: &str, urgent: bool) {
     }
 }
 
+/// The environment variable holding [`instance_tag`] in every process the
+/// orchestrator starts.
+pub const TAG_VARIABLE: &str = "LLMO_ORCHESTRATOR";
+
+/// This orchestrator process's tag: its pid and start time, unique among
+/// the processes of this machine.
+pub fn instance_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}-{nanos}", std::process::id())
+    })
+}
+
 /// Starts the janitor now (not at the first registration, so no agent is
-/// spawned while it starts) and tells it the run directory that agents of
-/// this run carry in `LLMO_RUN_DIR`.
-pub fn watch_run(run_dir: &std::path::Path) {
-    let dir = run_dir.to_string_lossy();
-    if !dir.contains('\n') && !dir.is_empty() {
-        send(&format!("={dir}"), true);
-    }
+/// spawned while it starts) and tells it this process's [`instance_tag`].
+pub fn start() {
+    send(&format!("={}", instance_tag()), true);
 }
 
 /// Registers an agent's process group (its leader's pid). Sent at once.
@@ -126,12 +141,12 @@ pub fn unregister(pgid: u32) {
 /// kills every group still registered. Returns the exit code.
 pub fn janitor_main() -> u8 {
     let mut groups: std::collections::BTreeSet<i32> = std::collections::BTreeSet::new();
-    let mut run_dirs: Vec<String> = Vec::new();
+    let mut tags: Vec<String> = Vec::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        if let Some(dir) = line.strip_prefix('=') {
-            run_dirs.push(dir.to_string());
+        if let Some(tag) = line.strip_prefix('=') {
+            tags.push(tag.to_string());
             continue;
         }
         let (sign, number) = line.split_at(line.len().min(1));
@@ -154,7 +169,7 @@ pub fn janitor_main() -> u8 {
     for pgid in groups {
         kill_group(pgid);
     }
-    for (pid, pgid) in processes_of_runs(&run_dirs) {
+    for (pid, pgid) in processes_tagged(&tags) {
         kill_group(pgid);
         // SAFETY: kill(2) on one pid; no memory is involved.
         unsafe {
@@ -174,14 +189,14 @@ fn kill_group(pgid: i32) {
 }
 
 /// (pid, process group) of every process whose environment holds
-/// `LLMO_RUN_DIR=<dir>` for one of `run_dirs`.
-fn processes_of_runs(run_dirs: &[String]) -> Vec<(i32, i32)> {
-    if run_dirs.is_empty() {
+/// `LLMO_ORCHESTRATOR=<tag>` for one of `tags`.
+fn processes_tagged(tags: &[String]) -> Vec<(i32, i32)> {
+    if tags.is_empty() {
         return Vec::new();
     }
-    let wanted: Vec<Vec<u8>> = run_dirs
+    let wanted: Vec<Vec<u8>> = tags
         .iter()
-        .map(|d| format!("LLMO_RUN_DIR={d}").into_bytes())
+        .map(|t| format!("{TAG_VARIABLE}={t}").into_bytes())
         .collect();
     let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -227,24 +242,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_processes_by_their_run_directory_and_reads_their_group() {
-        let dir = format!("/tmp/llmo-janitor-test-{}", std::process::id());
+    fn finds_processes_by_their_tag_and_reads_their_group() {
+        let dir = format!("test-{}", instance_tag());
         let mut child = std::process::Command::new("sleep")
             .arg("30")
-            .env("LLMO_RUN_DIR", &dir)
+            .env(TAG_VARIABLE, &dir)
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
         // The environment is readable once the child has exec'd.
         let mut found = Vec::new();
         for _ in 0..100 {
-            found = processes_of_runs(std::slice::from_ref(&dir));
+            found = processes_tagged(std::slice::from_ref(&dir));
             if !found.is_empty() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let other = processes_of_runs(&[format!("{dir}-other")]);
+        let other = processes_tagged(&[format!("{dir}-other")]);
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
@@ -255,6 +270,6 @@ mod tests {
             process_group_of(std::process::id() as i32),
             "the group is read from /proc/<pid>/stat"
         );
-        assert!(other.is_empty(), "only the exact run directory matches");
+        assert!(other.is_empty(), "only the exact tag matches");
     }
 }

@@ -291,6 +291,7 @@ async fn run_attempt(
                 task.retry_context.as_deref().unwrap_or(""),
             )
             .env("LLMO_RUN_DIR", &task.run_dir)
+            .env(super::janitor::TAG_VARIABLE, super::janitor::instance_tag())
             .stdin(Stdio::null())
             .stdout(pipe_writer.stdout)
             .stderr(pipe_writer.stderr);

@@ -475,23 +475,25 @@ impl Engine {
             running.insert(id.clone(), token.clone());
             let (out_tx, mut out_rx) = mpsc::unbounded_channel();
             let forward = tx.clone();
-            let agent = id.clone();
-            let forwarder = async move {
-                while let Some(output) = out_rx.recv().await {
-                    if forward
-                        .send(Message::Output(agent.clone(), output))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            };
-            let done = tx.clone();
             let run = self.driver.run(task, out_tx, token);
+            // One task per attempt forwards what the driver observes and then
+            // reports the end, so every observation reaches the loop before
+            // the attempt's `Done` (nothing said just before exiting is lost).
             self.launches.push(Box::pin(async move {
-                tokio::spawn(forwarder);
-                let result = run.await;
-                let _ = done.send(Message::Done(id, attempt, result));
+                let mut run = run;
+                let result = loop {
+                    tokio::select! {
+                        biased;
+                        Some(output) = out_rx.recv() => {
+                            let _ = forward.send(Message::Output(id.clone(), output));
+                        }
+                        result = &mut run => break result,
+                    }
+                };
+                while let Ok(output) = out_rx.try_recv() {
+                    let _ = forward.send(Message::Output(id.clone(), output));
+                }
+                let _ = forward.send(Message::Done(id, attempt, result));
             }));
         }
         // The attempts start once their `AgentStarted` events are durable.
@@ -515,8 +517,8 @@ impl Engine {
     /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
     pub async fn run(mut self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
         // Before any agent starts: the janitor (which kills agents if this
-        // process dies) runs and knows this run's agents by their LLMO_RUN_DIR.
-        crate::drivers::janitor::watch_run(&self.options.run_dir);
+        // process dies) runs and knows this process's agents by their tag.
+        crate::drivers::janitor::start();
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
