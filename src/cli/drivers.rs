@@ -21,8 +21,8 @@ use crate::drivers::router::DriverSet;
 use crate::drivers::shell::ShellDriver;
 use crate::plan::{Agent, DriverKind, Plan, Platform};
 use crate::providers::{
-    AnthropicClient, ChatProvider, GeminiClient, OpenAiChatClient, OpenAiResponsesClient,
-    PriceTable, ProviderConfig,
+    AdaptiveLimiter, AnthropicClient, ChatProvider, GeminiClient, OpenAiChatClient,
+    OpenAiResponsesClient, PriceTable, ProviderConfig,
 };
 
 /// Default model per API driver (an agent's `model` overrides it; so does
@@ -60,7 +60,15 @@ pub fn driver_kind(agent: &Agent, platform: Platform, auto: impl Fn() -> Platfor
 }
 
 /// Builds the drivers for every agent of `plan` (`platform` is `--platform`).
-pub fn build(plan: &Plan, platform: Option<Platform>) -> Result<Arc<dyn Driver>, CliError> {
+///
+/// Every API provider gets one shared [`AdaptiveLimiter`] starting (and
+/// capped) at `concurrency`: agents never send more requests at once than
+/// that, and a 429/529 halves the limit until successes grow it back.
+pub fn build(
+    plan: &Plan,
+    platform: Option<Platform>,
+    concurrency: usize,
+) -> Result<Arc<dyn Driver>, CliError> {
     let platform = platform.unwrap_or(plan.platform);
     let auto = std::cell::OnceCell::new();
     let detect = || {
@@ -79,7 +87,7 @@ pub fn build(plan: &Plan, platform: Option<Platform>) -> Result<Arc<dyn Driver>,
         let kind = driver_kind(agent, platform, detect);
         let driver = match built.get(&kind) {
             Some(driver) => Arc::clone(driver),
-            None => match make(kind, &prices) {
+            None => match make(kind, &prices, concurrency) {
                 Ok(driver) => {
                     built.insert(kind, Arc::clone(&driver));
                     driver
@@ -108,7 +116,16 @@ pub fn build(plan: &Plan, platform: Option<Platform>) -> Result<Arc<dyn Driver>,
     Ok(Arc::new(set))
 }
 
-fn make(kind: DriverKind, prices: &Arc<PriceTable>) -> Result<Arc<dyn Driver>, String> {
+fn make(
+    kind: DriverKind,
+    prices: &Arc<PriceTable>,
+    concurrency: usize,
+) -> Result<Arc<dyn Driver>, String> {
+    let limited = |mut config: ProviderConfig| {
+        let limit = concurrency.max(1);
+        config.limiter = Some(Arc::new(AdaptiveLimiter::new(limit, limit)));
+        config
+    };
     let model = std::env::var("LLMO_MODEL")
         .ok()
         .filter(|m| !m.is_empty())
@@ -116,18 +133,19 @@ fn make(kind: DriverKind, prices: &Arc<PriceTable>) -> Result<Arc<dyn Driver>, S
     let provider: Arc<dyn ChatProvider> = match kind {
         DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
         DriverKind::Anthropic => Arc::new(
-            AnthropicClient::new(ProviderConfig::anthropic_from_env())
+            AnthropicClient::new(limited(ProviderConfig::anthropic_from_env()))
                 .map_err(|e| e.to_string())?,
         ),
         DriverKind::Openai => Arc::new(
-            OpenAiResponsesClient::new(ProviderConfig::openai_from_env())
+            OpenAiResponsesClient::new(limited(ProviderConfig::openai_from_env()))
                 .map_err(|e| e.to_string())?,
         ),
         DriverKind::GeminiApi => Arc::new(
-            GeminiClient::new(ProviderConfig::gemini_from_env()).map_err(|e| e.to_string())?,
+            GeminiClient::new(limited(ProviderConfig::gemini_from_env()))
+                .map_err(|e| e.to_string())?,
         ),
         DriverKind::OpenaiCompatible => Arc::new(
-            OpenAiChatClient::new(ProviderConfig::openai_compatible_from_env(None))
+            OpenAiChatClient::new(limited(ProviderConfig::openai_compatible_from_env(None)))
                 .map_err(|e| e.to_string())?,
         ),
         other => {

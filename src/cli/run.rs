@@ -245,7 +245,6 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         // Recorded in the journaled plan, so `resume` runs on the same platform.
         plan.platform = platform;
     }
-    let driver = super::drivers::build(&plan, None)?;
     let run_id = new_run_id(&plan.orchestration_id);
     let run_dir = args.engine.run_dir.join(&run_id);
     let workdir = match &args.workdir {
@@ -268,6 +267,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         strategy,
         &args.engine,
     );
+    let driver = super::drivers::build(&plan, None, options.concurrency)?;
     let json = args.engine.json;
     runtime()?.block_on(async move {
         drive(Engine::start(plan, options, driver, reporters(json)).await).await
@@ -362,7 +362,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
-        let driver = super::drivers::build(&plan, None)?;
+        let driver = super::drivers::build(&plan, None, options.concurrency)?;
         drive(Engine::resume(options, driver, reporters(json)).await).await
     })
 }

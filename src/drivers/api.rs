@@ -29,10 +29,10 @@
 //! # Files
 //!
 //! `agents/<id>/output.log` is the transcript: a header per attempt, the
-//! model's text as it streams, each tool call and the start of its result.
+//! system prompt, the model's text as it streams, each tool call and the
+//! start of its result.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::transcript::Transcript;
 use super::{AgentOutput, AgentTask, Driver, DriverResult};
 use crate::agent_loop::{self, ToolLimits, Workspace};
 use crate::journal::AgentOutcome;
@@ -167,7 +168,8 @@ impl Observed {
 struct Shared {
     parser: MarkerParser,
     observed: Observed,
-    log: Option<std::fs::File>,
+    /// Taken and closed when the attempt ends.
+    log: Option<Transcript>,
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -178,10 +180,8 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
 
 impl Shared {
     fn log(&mut self, text: &str) {
-        if let Some(file) = &mut self.log
-            && file.write_all(text.as_bytes()).is_err()
-        {
-            self.log = None;
+        if let Some(log) = &self.log {
+            log.write(text);
         }
     }
 
@@ -209,15 +209,14 @@ impl Shared {
     }
 }
 
-fn open_log(task: &AgentTask, model: &str) -> Option<std::fs::File> {
-    std::fs::create_dir_all(&task.agent_dir).ok()?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(task.agent_dir.join(super::shell::OUTPUT_LOG))
-        .ok()?;
-    let _ = writeln!(file, "==> attempt {}: model {model} <==", task.attempt);
-    Some(file)
+fn open_log(task: &AgentTask, model: &str) -> Transcript {
+    Transcript::open(
+        task.agent_dir.join(super::shell::OUTPUT_LOG),
+        format!(
+            "==> attempt {}: model {model} <==\n==> system prompt <==\n{}\n==> transcript <==\n",
+            task.attempt, task.prompt
+        ),
+    )
 }
 
 /// The first user message: the work, the scope, the previous failure.
@@ -280,125 +279,133 @@ async fn run_loop(
     let shared = Arc::new(Mutex::new(Shared {
         parser: MarkerParser::new(),
         observed: Observed::default(),
-        log: open_log(&task, &model),
+        log: Some(open_log(&task, &model)),
     }));
     let send = |events: Vec<ProtocolEvent>| {
         for event in events {
             let _ = output.send(AgentOutput::Protocol(event));
         }
     };
-    let mut messages = vec![Message::user_text(first_message(&task))];
-    let max_turns = task.agent.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1);
-    let budget = task.agent.budget_usd;
-    let mut spent = 0.0_f64;
-    for _turn in 0..max_turns {
-        let request = ChatRequest {
-            model: model.clone(),
-            system: system.clone(),
-            messages: messages.clone(),
-            tools: if driver.text_tools {
-                Vec::new()
-            } else {
-                specs.clone()
-            },
-            max_tokens: MAX_TOKENS,
-        };
-        let on_text = {
-            let shared = Arc::clone(&shared);
-            let output = output.clone();
-            move |text: &str| {
-                let events = lock(&shared).text(text);
-                for event in events {
-                    let _ = output.send(AgentOutput::Protocol(event));
-                }
-            }
-        };
-        let response = driver.provider.chat(&request, &on_text).await;
-        send(lock(&shared).end_of_reply());
-        let response = match response {
-            Ok(response) => response,
-            Err(e) => return provider_failure(&e, &shared),
-        };
-        let cost = driver.prices.cost_usd(&model, &response.usage);
-        spent += cost.unwrap_or(0.0);
-        let _ = output.send(AgentOutput::Usage {
-            model: model.clone(),
-            usage: response.usage,
-            cost_usd: cost,
-        });
-        let mut reply = response.message;
-        // A server may answer with native tool calls even in text mode: use them then.
-        let text_mode = driver.text_tools && reply.tool_calls().next().is_none();
-        let calls = if text_mode {
-            let parsed = agent_loop::text_protocol::parse_tool_calls(&reply.text());
-            let mut parts = vec![Part::Text { text: parsed.text }];
-            parts.extend(parsed.calls.iter().cloned().map(Part::ToolCall));
-            reply.parts = parts;
-            (parsed.calls, parsed.errors)
-        } else {
-            (reply.tool_calls().cloned().collect(), Vec::new())
-        };
-        messages.push(reply);
-        if let Some(budget) = budget
-            && spent > budget
-        {
-            let reason = format!("budget: spent ${spent:.4} of its ${budget:.4} budgetUsd");
-            lock(&shared).log(&format!("\n==> stopped: {reason} <==\n"));
-            return failed(reason, &shared);
-        }
-        let (calls, call_errors) = calls;
-        if calls.is_empty() && call_errors.is_empty() {
-            return finished(&shared);
-        }
-        let outcomes = futures::future::join_all(
-            calls
-                .iter()
-                .map(|call| agent_loop::execute(&workspace, call, &driver.limits)),
-        )
-        .await;
-        let mut results: Vec<ToolResult> = Vec::with_capacity(outcomes.len());
-        {
-            let mut shared = lock(&shared);
-            for (call, outcome) in calls.iter().zip(outcomes) {
-                for event in &outcome.events {
-                    shared.observed.note(event);
-                }
-                let head: String = outcome
-                    .result
-                    .content
-                    .chars()
-                    .take(LOGGED_RESULT_CHARS)
-                    .collect();
-                let mark = if outcome.result.is_error {
-                    "error"
+    let result = async {
+        let mut messages = vec![Message::user_text(first_message(&task))];
+        let max_turns = task.agent.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1);
+        let budget = task.agent.budget_usd;
+        let mut spent = 0.0_f64;
+        for _turn in 0..max_turns {
+            let request = ChatRequest {
+                model: model.clone(),
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: if driver.text_tools {
+                    Vec::new()
                 } else {
-                    "ok"
-                };
-                shared.log(&format!(
-                    "\n--> {} {}\n<-- {mark}: {head}\n",
-                    call.name, call.arguments
-                ));
-                send(outcome.events);
-                results.push(outcome.result);
-            }
-        }
-        if text_mode {
-            let mut text = agent_loop::text_protocol::format_tool_results(&results);
-            for error in call_errors {
-                let _ = write!(text, "\n{error}");
-            }
-            messages.push(Message::user_text(text));
-        } else {
-            messages.push(Message {
-                role: Role::User,
-                parts: results.into_iter().map(Part::ToolResult).collect(),
+                    specs.clone()
+                },
+                max_tokens: MAX_TOKENS,
+            };
+            let on_text = {
+                let shared = Arc::clone(&shared);
+                let output = output.clone();
+                move |text: &str| {
+                    let events = lock(&shared).text(text);
+                    for event in events {
+                        let _ = output.send(AgentOutput::Protocol(event));
+                    }
+                }
+            };
+            let response = driver.provider.chat(&request, &on_text).await;
+            send(lock(&shared).end_of_reply());
+            let response = match response {
+                Ok(response) => response,
+                Err(e) => return provider_failure(&e, &shared),
+            };
+            let cost = driver.prices.cost_usd(&model, &response.usage);
+            spent += cost.unwrap_or(0.0);
+            let _ = output.send(AgentOutput::Usage {
+                model: model.clone(),
+                usage: response.usage,
+                cost_usd: cost,
             });
+            let mut reply = response.message;
+            // A server may answer with native tool calls even in text mode: use them then.
+            let text_mode = driver.text_tools && reply.tool_calls().next().is_none();
+            let calls = if text_mode {
+                let parsed = agent_loop::text_protocol::parse_tool_calls(&reply.text());
+                let mut parts = vec![Part::Text { text: parsed.text }];
+                parts.extend(parsed.calls.iter().cloned().map(Part::ToolCall));
+                reply.parts = parts;
+                (parsed.calls, parsed.errors)
+            } else {
+                (reply.tool_calls().cloned().collect(), Vec::new())
+            };
+            messages.push(reply);
+            if let Some(budget) = budget
+                && spent > budget
+            {
+                let reason = format!("budget: spent ${spent:.4} of its ${budget:.4} budgetUsd");
+                lock(&shared).log(&format!("\n==> stopped: {reason} <==\n"));
+                return failed(reason, &shared);
+            }
+            let (calls, call_errors) = calls;
+            if calls.is_empty() && call_errors.is_empty() {
+                return finished(&shared);
+            }
+            let outcomes = futures::future::join_all(
+                calls
+                    .iter()
+                    .map(|call| agent_loop::execute(&workspace, call, &driver.limits)),
+            )
+            .await;
+            let mut results: Vec<ToolResult> = Vec::with_capacity(outcomes.len());
+            {
+                let mut shared = lock(&shared);
+                for (call, outcome) in calls.iter().zip(outcomes) {
+                    for event in &outcome.events {
+                        shared.observed.note(event);
+                    }
+                    let head: String = outcome
+                        .result
+                        .content
+                        .chars()
+                        .take(LOGGED_RESULT_CHARS)
+                        .collect();
+                    let mark = if outcome.result.is_error {
+                        "error"
+                    } else {
+                        "ok"
+                    };
+                    shared.log(&format!(
+                        "\n--> {} {}\n<-- {mark}: {head}\n",
+                        call.name, call.arguments
+                    ));
+                    send(outcome.events);
+                    results.push(outcome.result);
+                }
+            }
+            if text_mode {
+                let mut text = agent_loop::text_protocol::format_tool_results(&results);
+                for error in call_errors {
+                    let _ = write!(text, "\n{error}");
+                }
+                messages.push(Message::user_text(text));
+            } else {
+                messages.push(Message {
+                    role: Role::User,
+                    parts: results.into_iter().map(Part::ToolResult).collect(),
+                });
+            }
         }
+        failed(
+            format!("max turns ({max_turns}) reached while the model was still working"),
+            &shared,
+        )
     }
-    failed(
-        format!("max turns ({max_turns}) reached while the model was still working"),
-        &shared,
-    )
+    .await;
+    let transcript = lock(&shared).log.take();
+    if let Some(transcript) = transcript {
+        transcript.close().await;
+    }
+    result
 }
 
 fn failed(reason: String, shared: &Mutex<Shared>) -> DriverResult {

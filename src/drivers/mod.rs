@@ -10,6 +10,7 @@ pub mod detect;
 pub mod janitor;
 pub mod router;
 pub mod shell;
+pub mod transcript;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,9 +96,10 @@ pub trait Driver: Send + Sync {
     ) -> BoxFuture<'static, DriverResult>;
 
     /// Whether this driver gives the agent a prompt. When it does, the engine
-    /// renders the prompt and writes it to `agents/<id>/prompt.md` before each
-    /// attempt; when it does not (the shell driver runs a command), neither
-    /// happens, which keeps thousands of short commands cheap.
+    /// renders the prompt into [`AgentTask::prompt`] before each attempt (the
+    /// driver keeps it with the agent's files); when it does not (the shell
+    /// driver runs a command), no prompt is rendered, which keeps thousands of
+    /// short commands cheap.
     fn uses_prompt(&self) -> bool {
         true
     }

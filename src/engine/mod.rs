@@ -406,16 +406,13 @@ impl Engine {
             std::fs::create_dir_all(&workdir).map_err(io(&workdir))?;
             self.created_workdirs.insert(workdir.clone());
         }
-        let prompt = match &self.prompts {
-            Some(prompts) => {
-                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-                let prompt = prompts.prompt(id).ok().flatten().unwrap_or_default();
-                let prompt_path = dir.join("prompt.md");
-                std::fs::write(&prompt_path, &prompt).map_err(io(&prompt_path))?;
-                prompt
-            }
-            None => String::new(),
-        };
+        // The driver keeps the prompt with the agent's files (the API driver
+        // writes it at the top of the attempt's transcript).
+        let prompt = self
+            .prompts
+            .as_ref()
+            .and_then(|p| p.prompt(id).ok().flatten())
+            .unwrap_or_default();
         let retry_context = (attempt > 1)
             .then(|| {
                 self.state

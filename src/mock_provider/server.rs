@@ -47,6 +47,11 @@ impl MockServer {
         let state = Arc::new(Shared::new(script));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
+        // Streamed events are small writes: without TCP_NODELAY, Nagle's
+        // algorithm holds them back for the peer's delayed ACK (~40 ms each).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -1,0 +1,164 @@
+//! Agents' transcripts (`agents/<id>/output.log` of API agents), written by
+//! one background thread for every agent of the process.
+//!
+//! Creating an agent's folder and log costs file-system work (milliseconds on
+//! a busy ext4 disk) that must not sit between an agent's start and its first
+//! model request, and streamed text arrives in many small pieces from
+//! callbacks that cannot wait. So writes are queued to a single writer thread
+//! that creates, appends and closes the files in order. [`Transcript::close`]
+//! returns once everything written to that transcript is in its file, so an
+//! attempt's log is complete when the attempt ends.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
+
+use tokio::sync::oneshot;
+
+enum Op {
+    Open {
+        id: u64,
+        path: PathBuf,
+        header: String,
+    },
+    Write {
+        id: u64,
+        text: String,
+    },
+    Close {
+        id: u64,
+        done: oneshot::Sender<()>,
+    },
+}
+
+fn writer() -> Option<&'static Mutex<mpsc::Sender<Op>>> {
+    static WRITER: OnceLock<Option<Mutex<mpsc::Sender<Op>>>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Op>();
+            std::thread::Builder::new()
+                .name("llmo-transcripts".into())
+                .spawn(move || write_all(&rx))
+                .ok()
+                .map(|_| Mutex::new(tx))
+        })
+        .as_ref()
+}
+
+fn write_all(rx: &mpsc::Receiver<Op>) {
+    let mut files: HashMap<u64, Option<File>> = HashMap::new();
+    while let Ok(op) = rx.recv() {
+        match op {
+            Op::Open { id, path, header } => {
+                let file = path.parent().and_then(|dir| {
+                    std::fs::create_dir_all(dir).ok()?;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .ok()?;
+                    file.write_all(header.as_bytes()).ok()?;
+                    Some(file)
+                });
+                files.insert(id, file);
+            }
+            Op::Write { id, text } => {
+                if let Some(slot) = files.get_mut(&id)
+                    && let Some(file) = slot
+                    && file.write_all(text.as_bytes()).is_err()
+                {
+                    *slot = None;
+                }
+            }
+            Op::Close { id, done } => {
+                files.remove(&id);
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// One attempt's transcript. Dropping it without [`Transcript::close`] (an
+/// attempt cancelled mid-turn) still closes the file after what was queued.
+pub struct Transcript {
+    id: u64,
+    closed: bool,
+}
+
+impl Transcript {
+    /// Starts a transcript at `path` (its folder is created), beginning with `header`.
+    pub fn open(path: PathBuf, header: String) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        send(Op::Open { id, path, header });
+        Self { id, closed: false }
+    }
+
+    /// Appends text (best effort: a file that cannot be written is skipped).
+    pub fn write(&self, text: &str) {
+        send(Op::Write {
+            id: self.id,
+            text: text.to_string(),
+        });
+    }
+
+    /// Closes the transcript once everything written before is in the file.
+    pub async fn close(mut self) {
+        let (done, closed) = oneshot::channel();
+        send(Op::Close { id: self.id, done });
+        self.closed = true;
+        let _ = closed.await;
+    }
+}
+
+impl Drop for Transcript {
+    fn drop(&mut self) {
+        if !self.closed {
+            let (done, _) = oneshot::channel();
+            send(Op::Close { id: self.id, done });
+        }
+    }
+}
+
+fn send(op: Op) {
+    if let Some(writer) = writer() {
+        let tx = writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = tx.send(op);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_closed_transcript_holds_everything_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agents/A/output.log");
+        let transcript = Transcript::open(path.clone(), "==> header <==\n".into());
+        for i in 0..100 {
+            transcript.write(&format!("{i}\n"));
+        }
+        transcript.close().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: String = std::iter::once("==> header <==\n".to_string())
+            .chain((0..100).map(|i| format!("{i}\n")))
+            .collect();
+        assert_eq!(text, expected);
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_transcript_is_skipped_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agents"), "a file in the way").unwrap();
+        let transcript = Transcript::open(dir.path().join("agents/A/output.log"), String::new());
+        transcript.write("lost");
+        transcript.close().await;
+        assert!(!dir.path().join("agents/A").exists());
+    }
+}
