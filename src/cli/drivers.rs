@@ -8,8 +8,10 @@
 //! `auto` → what `doctor` would choose. Each API driver uses the agent loop;
 //! keys and base URLs come from the environment only (see
 //! [`crate::providers::ProviderConfig`]). The agent CLIs (Claude Code, Codex,
-//! Gemini CLI, aider, opencode) and the `generic` platform are not drivers
-//! of this version yet: a plan that needs them is refused before anything runs.
+//! Gemini CLI, aider, opencode) are not drivers of this version yet: a plan
+//! that needs them is refused before anything runs. `generic` writes each
+//! agent's instructions for a person and waits for `ingest` (see
+//! [`crate::drivers::generic`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -132,6 +134,7 @@ fn make(
         .unwrap_or_else(|| default_model(kind).to_string());
     let provider: Arc<dyn ChatProvider> = match kind {
         DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
+        DriverKind::Generic => return Ok(Arc::new(crate::drivers::generic::GenericDriver)),
         DriverKind::Anthropic => Arc::new(
             AnthropicClient::new(limited(ProviderConfig::anthropic_from_env()))
                 .map_err(|e| e.to_string())?,

@@ -8,6 +8,7 @@ mod analyze;
 mod common;
 mod doctor;
 mod drivers;
+mod ingest;
 mod mock_provider;
 mod render;
 mod run;
@@ -54,6 +55,8 @@ pub enum Command {
     Resume(run::ResumeArgs),
     /// Show a run's state (works while it runs, from another terminal).
     Status(run::StatusArgs),
+    /// Feed an LLM's reply to a `generic` agent back into its run, and continue the run.
+    Ingest(ingest::IngestArgs),
     /// Check a plan and report every problem (exit 0 valid, 2 invalid).
     Validate(validate::ValidateArgs),
     /// Dependency levels, critical path, makespan estimates and wave composition.
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Resume(args)) => run::resume(args),
         Some(Command::Status(args)) => run::status(args),
+        Some(Command::Ingest(args)) => ingest::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::Render(args)) => render::run(args),

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod detect;
+pub mod generic;
 pub mod janitor;
 pub mod router;
 pub mod shell;

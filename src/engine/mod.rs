@@ -498,17 +498,7 @@ impl Engine {
     }
 
     fn protocol_event(agent: &str, event: ProtocolEvent) -> Event {
-        let agent = agent.to_string();
-        match event {
-            ProtocolEvent::Status { status, text } => Event::AgentStatus {
-                agent,
-                status,
-                text,
-            },
-            ProtocolEvent::Report(report) => Event::AgentReport { agent, report },
-            ProtocolEvent::Error(report) => Event::AgentError { agent, report },
-            ProtocolEvent::Gate(line) => Event::AgentGateClaim { agent, line },
-        }
+        agent_event(agent, event)
     }
 
     /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
@@ -629,7 +619,7 @@ impl Engine {
                         let events = self.finish_events(&agent, attempt, &result, stop, &mut retry_at);
                         self.stage(events);
                         let failed_for_good = !result.outcome.is_success()
-                            && result.outcome != AgentOutcome::Cancelled
+                            && result.outcome.is_failure()
                             && !retry_at.contains_key(&agent);
                         if failed_for_good && stop.is_none() {
                             match self.options.failure_strategy {
@@ -673,6 +663,15 @@ impl Engine {
             }
             Some(Stop::Pause) => RunOutcome::Paused,
             Some(Stop::Everything) => RunOutcome::Failed,
+            // Waiting for `ingest`: a person has to act.
+            None if self
+                .state
+                .agents
+                .values()
+                .any(|a| a.phase == AgentPhase::AwaitingInput) =>
+            {
+                RunOutcome::Paused
+            }
             None if self
                 .state
                 .agents
@@ -724,7 +723,7 @@ impl Engine {
             outcome: result.outcome.clone(),
             exit_code: result.exit_code,
         }];
-        let failed = !result.outcome.is_success() && result.outcome != AgentOutcome::Cancelled;
+        let failed = result.outcome.is_failure();
         let max_retries = self
             .agent_def(agent)
             .and_then(|a| a.max_retries)
@@ -764,6 +763,21 @@ impl Engine {
                 .map_err(|source| EngineError::Io { path, source })?;
         }
         Ok(())
+    }
+}
+
+/// The journal event of a STATUS-protocol event of `agent`.
+pub fn agent_event(agent: &str, event: ProtocolEvent) -> Event {
+    let agent = agent.to_string();
+    match event {
+        ProtocolEvent::Status { status, text } => Event::AgentStatus {
+            agent,
+            status,
+            text,
+        },
+        ProtocolEvent::Report(report) => Event::AgentReport { agent, report },
+        ProtocolEvent::Error(report) => Event::AgentError { agent, report },
+        ProtocolEvent::Gate(line) => Event::AgentGateClaim { agent, line },
     }
 }
 

@@ -107,6 +107,10 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
                 format!("{agent} COMPLETE (warning: exited 0 without a [STATUS: COMPLETE] marker)")
             }
             AgentOutcome::Cancelled => format!("{agent} cancelled"),
+            AgentOutcome::AwaitingInput => format!(
+                "{agent} AWAITING-INPUT: give agents/{agent}/prompt.md to your LLM, then `llm-orchestrate ingest {} --agent {agent} REPLY`",
+                state.run_id
+            ),
             other => {
                 let cause = match other {
                     AgentOutcome::Failed { reason } => reason.clone(),

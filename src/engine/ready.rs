@@ -223,7 +223,7 @@ impl Scheduler {
                     self.set(i, AgentPhase::Blocked);
                 }
             }
-            AgentPhase::Running | AgentPhase::Retrying => {}
+            AgentPhase::Running | AgentPhase::Retrying | AgentPhase::AwaitingInput => {}
         }
     }
 

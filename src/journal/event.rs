@@ -24,12 +24,24 @@ pub enum AgentOutcome {
     Stalled,
     /// Cancelled by the orchestrator (stop-all, Ctrl-C).
     Cancelled,
+    /// The agent's instructions were rendered for a person to give to an LLM
+    /// (the `generic` platform); its reply comes back with `ingest`.
+    AwaitingInput,
 }
 
 impl AgentOutcome {
     /// True for [`AgentOutcome::Completed`].
     pub fn is_success(&self) -> bool {
         matches!(self, AgentOutcome::Completed { .. })
+    }
+
+    /// True for outcomes that count against the agent (failed, timed out,
+    /// stalled): not completed, cancelled, or waiting for a reply.
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            AgentOutcome::Completed { .. } | AgentOutcome::Cancelled | AgentOutcome::AwaitingInput
+        )
     }
 }
 

@@ -23,6 +23,8 @@ pub enum AgentPhase {
     Failed,
     /// Cannot run: a dependency failed.
     Blocked,
+    /// Its instructions wait for a person's LLM reply (`generic` platform; `ingest`).
+    AwaitingInput,
 }
 
 impl AgentPhase {
@@ -230,6 +232,7 @@ impl RunState {
                         a.finished_at_ms = Some(at);
                     }
                     AgentOutcome::Cancelled => a.phase = AgentPhase::Pending,
+                    AgentOutcome::AwaitingInput => a.phase = AgentPhase::AwaitingInput,
                     AgentOutcome::Failed { reason } => {
                         a.phase = AgentPhase::Failed;
                         a.last_failure = Some(reason.clone());

@@ -128,6 +128,7 @@ fn status_label(agent: &AgentState) -> String {
         AgentPhase::Completed => "COMPLETE".into(),
         AgentPhase::Failed => "FAILED".into(),
         AgentPhase::Blocked => "BLOCKED".into(),
+        AgentPhase::AwaitingInput => "AWAITING-INPUT".into(),
     }
 }
 
@@ -197,6 +198,12 @@ fn assess(
                 }
             }
         }
+        AgentPhase::AwaitingInput => push_unique(
+            recommendations,
+            format!(
+                "Give agents/{id}/prompt.md to an LLM, then run `llm-orchestrate ingest {run_id} --agent {id} REPLY_FILE`"
+            ),
+        ),
         AgentPhase::Pending => {}
     }
 }

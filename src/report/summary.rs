@@ -35,6 +35,8 @@ pub enum ReportOutcome {
     Running,
     /// Never started, or returned to pending by an interruption.
     NotRun,
+    /// Its instructions wait for a person's LLM reply (`generic` platform).
+    AwaitingInput,
 }
 
 impl ReportOutcome {
@@ -49,6 +51,7 @@ impl ReportOutcome {
             ReportOutcome::Blocked => "blocked",
             ReportOutcome::Running => "running",
             ReportOutcome::NotRun => "not-run",
+            ReportOutcome::AwaitingInput => "awaiting-input",
         }
     }
 
@@ -86,6 +89,7 @@ impl ReportOutcome {
             AgentPhase::Pending => ReportOutcome::NotRun,
             AgentPhase::Running | AgentPhase::Retrying => ReportOutcome::Running,
             AgentPhase::Blocked => ReportOutcome::Blocked,
+            AgentPhase::AwaitingInput => ReportOutcome::AwaitingInput,
             AgentPhase::Completed => match agent.outcome {
                 Some(AgentOutcome::Completed {
                     without_marker: true,
