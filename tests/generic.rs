@@ -52,11 +52,19 @@ fn generic_run_pauses_for_replies_and_continues_with_ingest() {
         .args(["run", "--plan", "plan.json", "--run-dir", "runs"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let run_dir = run_dir_of(dir.path());
     let prompt = std::fs::read_to_string(run_dir.join("agents/DESIGN/prompt.md")).unwrap();
     assert!(prompt.contains("design the API"), "{prompt}");
-    assert!(prompt.contains("[STATUS: COMPLETE]"), "the STATUS protocol is in the instructions");
+    assert!(
+        prompt.contains("[STATUS: COMPLETE]"),
+        "the STATUS protocol is in the instructions"
+    );
     assert!(!run_dir.join("agents/BUILD/prompt.md").exists());
     assert_eq!(outcome(&run_dir, "DESIGN"), "awaiting-input");
     let status: serde_json::Value =
@@ -67,7 +75,15 @@ fn generic_run_pauses_for_replies_and_continues_with_ingest() {
     // 2. A reply for an agent that is not waiting is refused (exit 2), nothing changes.
     std::fs::write(dir.path().join("build.txt"), "[STATUS: COMPLETE]\n").unwrap();
     bin(dir.path())
-        .args(["ingest", "gen-test", "build.txt", "--agent", "BUILD", "--run-dir", "runs"])
+        .args([
+            "ingest",
+            "gen-test",
+            "build.txt",
+            "--agent",
+            "BUILD",
+            "--run-dir",
+            "runs",
+        ])
         .assert()
         .code(2);
 
@@ -78,10 +94,23 @@ fn generic_run_pauses_for_replies_and_continues_with_ingest() {
     )
     .unwrap();
     let out = bin(dir.path())
-        .args(["ingest", "gen-test", "design.txt", "--agent", "DESIGN", "--run-dir", "runs"])
+        .args([
+            "ingest",
+            "gen-test",
+            "design.txt",
+            "--agent",
+            "DESIGN",
+            "--run-dir",
+            "runs",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(outcome(&run_dir, "DESIGN"), "completed");
     assert!(run_dir.join("agents/BUILD/prompt.md").is_file());
 
@@ -91,6 +120,11 @@ fn generic_run_pauses_for_replies_and_continues_with_ingest() {
         .write_stdin("Here you go.\n[AGENT-2: BUILD]\n[STATUS: COMPLETE] built\n")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(outcome(&run_dir, "BUILD"), "completed");
 }
