@@ -289,3 +289,107 @@ async fn a_request_the_provider_refuses_fails_the_agent_with_a_typed_reason() {
     let failure = agent["lastFailure"].as_str().unwrap_or_default();
     assert!(failure.starts_with("invalid_request:"), "{agent}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_batch_mode_sends_turns_as_keyed_batches_and_routes_them_back() {
+    let turns = |file: &str| {
+        serde_json::json!({"turns": [
+            {"text": "[STATUS: STARTED]\n", "toolCalls": [
+                {"name": "write_file", "arguments": {"path": file, "content": file}}]},
+            {"text": "[STATUS: COMPLETE] done\n"}
+        ]})
+    };
+    let script = Script::from_json(
+        &serde_json::json!({"agents": {
+            "AGENT_A": turns("a.txt"), "AGENT_B": turns("b.txt"), "AGENT_C": turns("c.txt")
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agents: Vec<serde_json::Value> = ["AGENT_A", "AGENT_B", "AGENT_C"]
+        .iter()
+        .map(|id| serde_json::json!({"agentId": id, "workDescription": "write a file", "scope": "svc"}))
+        .collect();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        serde_json::json!({"orchestrationId": "batch", "platform": "gemini",
+            "waves": [{"waveId": "w", "agents": agents}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("llm-orchestrate").unwrap();
+    cmd.current_dir(dir.path())
+        .env("CI", "1")
+        .env("GOOGLE_GEMINI_BASE_URL", server.base_url())
+        .env("GEMINI_API_KEY", KEY)
+        .args([
+            "--plan",
+            "plan.json",
+            "--platform",
+            "gemini",
+            "--batch-size",
+            "3",
+        ])
+        .args(["--correlation-mode", "enabled", "--run-dir", "runs"]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    for file in ["a.txt", "b.txt", "c.txt"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("svc").join(file)).unwrap(),
+            file
+        );
+    }
+    let batches: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains(":batchGenerateContent"))
+        .collect();
+    assert!(!batches.is_empty(), "turns went through the Batch API");
+    assert!(
+        batches.len() <= 4,
+        "three agents' two turns go in a few batches, not one request each: {}",
+        batches.len()
+    );
+    let keys: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            b.body
+                .pointer("/batch/inputConfig/requests/requests")
+                .and_then(|r| r.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| {
+            r.pointer("/metadata/key")
+                .and_then(|k| k.as_str())
+                .map(String::from)
+        })
+        .collect();
+    for key in ["AGENT_A/0", "AGENT_B/0", "AGENT_C/0", "AGENT_A/1"] {
+        assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+    }
+    assert_ran_and_kept_the_key_secret_dir(&run_dir_of(dir.path()));
+}
+
+fn assert_ran_and_kept_the_key_secret_dir(run_dir: &Path) {
+    for entry in walk(run_dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "{} contains the API key",
+            entry.display()
+        );
+    }
+}

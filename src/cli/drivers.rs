@@ -23,8 +23,8 @@ use crate::drivers::router::DriverSet;
 use crate::drivers::shell::ShellDriver;
 use crate::plan::{Agent, DriverKind, Plan, Platform};
 use crate::providers::{
-    AdaptiveLimiter, AnthropicClient, ChatProvider, GeminiClient, OpenAiChatClient,
-    OpenAiResponsesClient, PriceTable, ProviderConfig,
+    AdaptiveLimiter, AnthropicClient, ChatProvider, GeminiBatchClient, GeminiClient,
+    OpenAiChatClient, OpenAiResponsesClient, PriceTable, ProviderConfig,
 };
 
 /// Default model per API driver (an agent's `model` overrides it; so does
@@ -70,7 +70,16 @@ pub fn build(
     plan: &Plan,
     platform: Option<Platform>,
     concurrency: usize,
+    engine: &super::run::EngineArgs,
 ) -> Result<Arc<dyn Driver>, CliError> {
+    let batch = match (engine.batch_size, engine.correlation_mode) {
+        (Some(_), super::run::CorrelationMode::Disabled) => {
+            return Err(CliError::Usage(
+                "--batch-size needs --correlation-mode enabled: batched responses are routed back by their keys".into(),
+            ));
+        }
+        (size, _) => size.map(|n| n as usize),
+    };
     let platform = platform.unwrap_or(plan.platform);
     let auto = std::cell::OnceCell::new();
     let detect = || {
@@ -89,7 +98,7 @@ pub fn build(
         let kind = driver_kind(agent, platform, detect);
         let driver = match built.get(&kind) {
             Some(driver) => Arc::clone(driver),
-            None => match make(kind, &prices, concurrency) {
+            None => match make(kind, &prices, concurrency, batch) {
                 Ok(driver) => {
                     built.insert(kind, Arc::clone(&driver));
                     driver
@@ -122,6 +131,7 @@ fn make(
     kind: DriverKind,
     prices: &Arc<PriceTable>,
     concurrency: usize,
+    batch: Option<usize>,
 ) -> Result<Arc<dyn Driver>, String> {
     let limited = |mut config: ProviderConfig| {
         let limit = concurrency.max(1);
@@ -143,10 +153,16 @@ fn make(
             OpenAiResponsesClient::new(limited(ProviderConfig::openai_from_env()))
                 .map_err(|e| e.to_string())?,
         ),
-        DriverKind::GeminiApi => Arc::new(
-            GeminiClient::new(limited(ProviderConfig::gemini_from_env()))
-                .map_err(|e| e.to_string())?,
-        ),
+        DriverKind::GeminiApi => match batch {
+            Some(size) => Arc::new(
+                GeminiBatchClient::new(ProviderConfig::gemini_from_env(), size)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => Arc::new(
+                GeminiClient::new(limited(ProviderConfig::gemini_from_env()))
+                    .map_err(|e| e.to_string())?,
+            ),
+        },
         DriverKind::OpenaiCompatible => Arc::new(
             OpenAiChatClient::new(limited(ProviderConfig::openai_compatible_from_env(None)))
                 .map_err(|e| e.to_string())?,

@@ -41,6 +41,13 @@ pub struct EngineArgs {
     /// (with the plan's `budgetUsd`, the smaller one applies).
     #[arg(long)]
     pub max_budget_usd: Option<f64>,
+    /// Gemini API agents: send their turns as Batch API jobs of at most N
+    /// requests, keyed `<agentId>/<turn>` (needs `--correlation-mode enabled`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    /// Key batched requests by agent and turn so responses route back (the default).
+    #[arg(long, value_enum, default_value = "enabled")]
+    pub correlation_mode: CorrelationMode,
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -71,6 +78,15 @@ pub struct RunArgs {
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Whether batched requests carry correlation keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CorrelationMode {
+    /// Requests are keyed `<agentId>/<turn>`.
+    Enabled,
+    /// No keys: batching is refused.
+    Disabled,
 }
 
 /// Arguments of `resume`.
@@ -267,7 +283,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         strategy,
         &args.engine,
     );
-    let driver = super::drivers::build(&plan, None, options.concurrency)?;
+    let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
     let json = args.engine.json;
     runtime()?.block_on(async move {
         drive(Engine::start(plan, options, driver, reporters(json)).await).await
@@ -348,7 +364,10 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             .clone()
             .and_then(|p| serde_json::from_value(p).ok())
             .ok_or_else(|| {
-                CliError::Usage(format!("{} holds no readable plan", run_dir.display()))
+                CliError::Usage(format!(
+                    "{} holds no readable plan: the run was stopped before it journaled its start, so nothing ran; start it again with `run`",
+                    run_dir.display()
+                ))
             })?;
         let workdir = args.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
         let mode = plan.execution_mode;
@@ -362,7 +381,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
-        let driver = super::drivers::build(&plan, None, options.concurrency)?;
+        let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
         drive(Engine::resume(options, driver, reporters(json)).await).await
     })
 }

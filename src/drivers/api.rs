@@ -291,8 +291,9 @@ async fn run_loop(
         let max_turns = task.agent.max_turns.unwrap_or(DEFAULT_MAX_TURNS).max(1);
         let budget = task.agent.budget_usd;
         let mut spent = 0.0_f64;
-        for _turn in 0..max_turns {
+        for turn in 0..max_turns {
             let request = ChatRequest {
+                correlation: Some(format!("{}/{turn}", task.agent.agent_id)),
                 model: model.clone(),
                 system: system.clone(),
                 messages: messages.clone(),

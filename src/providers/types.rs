@@ -114,6 +114,10 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// Most tokens to generate.
     pub max_tokens: u32,
+    /// A key naming this request among others (`<agentId>/<turn>`), used to
+    /// route batched responses back (Gemini's Batch API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
 }
 
 /// Tokens used by one request.

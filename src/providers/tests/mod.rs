@@ -5,6 +5,7 @@
 mod anthropic;
 mod faults;
 mod gemini;
+mod gemini_batch;
 mod openai_chat;
 mod openai_responses;
 mod secrets;
@@ -79,6 +80,7 @@ pub fn simple_request(model: &str) -> ChatRequest {
         system: "You are terse.".into(),
         messages: vec![Message::user_text("Say hello")],
         tools: vec![],
+        correlation: None,
         max_tokens: 256,
     }
 }
@@ -143,6 +145,7 @@ pub fn tool_round_trip(model: &str) -> ChatRequest {
             },
         ],
         tools: tools(),
+        correlation: None,
         max_tokens: 1024,
     }
 }
