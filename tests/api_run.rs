@@ -393,3 +393,27 @@ fn assert_ran_and_kept_the_key_secret_dir(run_dir: &Path) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prices_file_overrides_the_built_in_table() {
+    let prices = tempfile::tempdir().unwrap();
+    let file = prices.path().join("prices.json");
+    std::fs::write(
+        &file,
+        r#"{"claude-sonnet-4-5": {"input": 1.0, "output": 1.0, "cachedInput": 0.1}}"#,
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let (_dir, run_dir, code, out) = run_with(
+        expensive_script(),
+        "claude",
+        serde_json::json!({"model": "claude-sonnet-4-5"}),
+        &["--prices", &file],
+        &claude_env(),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    // Turn 1: 1M input + 1M output at $1 per million each; turn 2 is nearly free.
+    let cost = report_agent(&run_dir)["costUsd"].as_f64().unwrap();
+    assert!((2.0..2.01).contains(&cost), "{cost}");
+}

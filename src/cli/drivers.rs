@@ -89,7 +89,7 @@ pub fn build(
                 .platform
         })
     };
-    let prices = Arc::new(PriceTable::builtin());
+    let prices = Arc::new(price_table(engine.prices.as_deref())?);
     let shell: Arc<dyn Driver> = Arc::new(ShellDriver::new());
     let mut set = DriverSet::new(Arc::clone(&shell));
     let mut built: HashMap<DriverKind, Arc<dyn Driver>> = HashMap::new();
@@ -125,6 +125,26 @@ pub fn build(
         )));
     }
     Ok(Arc::new(set))
+}
+
+/// The built-in price table with the overrides of `--prices FILE`.
+fn price_table(file: Option<&std::path::Path>) -> Result<PriceTable, CliError> {
+    let table = PriceTable::builtin();
+    let Some(file) = file else {
+        return Ok(table);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let overrides: std::collections::BTreeMap<String, crate::providers::ModelPrice> =
+        serde_json::from_str(&text).map_err(|e| {
+            CliError::Usage(format!(
+                "{}:{}:{}: not a price table ({{\"model\": {{\"input\": 3, \"output\": 15, \"cachedInput\": 0.3}}}}): {e}",
+                file.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+    Ok(table.with_overrides(overrides))
 }
 
 fn make(

@@ -45,6 +45,10 @@ pub struct EngineArgs {
     /// requests, keyed `<agentId>/<turn>` (needs `--correlation-mode enabled`).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: Option<u32>,
+    /// A JSON file of model prices in USD per million tokens, added to (and
+    /// overriding) the built-in table: `{"model-prefix": {"input": 3, "output": 15, "cachedInput": 0.3}}`.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
     /// Key batched requests by agent and turn so responses route back (the default).
     #[arg(long, value_enum, default_value = "enabled")]
     pub correlation_mode: CorrelationMode,

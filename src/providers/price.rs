@@ -16,12 +16,14 @@ use super::types::Usage;
 
 /// One model's prices in US dollars per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelPrice {
     /// Uncached prompt tokens.
     pub input: f64,
     /// Generated tokens (reasoning included).
     pub output: f64,
     /// Prompt tokens read from the cache.
+    #[serde(alias = "cached_input")]
     pub cached_input: f64,
 }
 
