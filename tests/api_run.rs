@@ -383,6 +383,7 @@ async fn gemini_batch_mode_sends_turns_as_keyed_batches_and_routes_them_back() {
     assert_ran_and_kept_the_key_secret_dir(&run_dir_of(dir.path()));
 }
 
+/// No file of the run directory holds the key.
 fn assert_ran_and_kept_the_key_secret_dir(run_dir: &Path) {
     for entry in walk(run_dir) {
         let bytes = std::fs::read(&entry).unwrap();

@@ -17,8 +17,9 @@ use clap::Args;
 
 use super::common::CliError;
 use super::run::{EngineArgs, ResumeArgs, find_run};
-use crate::journal::{AgentOutcome, AgentPhase, Event, Journal};
-use crate::protocol::{MarkerParser, ProtocolEvent, ReportedStatus};
+use crate::drivers::StatusVerdict;
+use crate::journal::{AgentPhase, Event, Journal};
+use crate::protocol::MarkerParser;
 
 /// Arguments of `ingest`.
 #[derive(Debug, Args)]
@@ -67,35 +68,16 @@ pub fn reply_events(agent: &str, attempt: u32, text: &str) -> Vec<Event> {
     let mut parsed = Vec::new();
     parser.feed(text.as_bytes(), &mut parsed);
     parser.finish(&mut parsed);
-    let mut saw_complete = false;
-    let mut failed: Option<String> = None;
+    let mut verdict = StatusVerdict::default();
     let mut events = Vec::with_capacity(parsed.len() + 1);
     for event in parsed {
-        if let ProtocolEvent::Status { status, text } = &event {
-            match status {
-                ReportedStatus::Complete => saw_complete = true,
-                ReportedStatus::Failed => {
-                    failed = Some(if text.is_empty() {
-                        "reported FAILED".into()
-                    } else {
-                        text.clone()
-                    });
-                }
-                _ => {}
-            }
-        }
+        verdict.note(&event);
         events.push(crate::engine::agent_event(agent, event));
     }
-    let outcome = match failed {
-        Some(reason) => AgentOutcome::Failed { reason },
-        None => AgentOutcome::Completed {
-            without_marker: !saw_complete,
-        },
-    };
     events.push(Event::AgentFinished {
         agent: agent.to_string(),
         attempt,
-        outcome,
+        outcome: verdict.outcome(),
         exit_code: None,
     });
     events
@@ -177,6 +159,7 @@ fn read_reply(path: &PathBuf) -> Result<String, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::AgentOutcome;
 
     #[test]
     fn a_pasted_reply_splits_into_its_agent_sections() {

@@ -41,10 +41,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::transcript::Transcript;
-use super::{AgentOutput, AgentTask, Driver, DriverResult};
+use super::{AgentOutput, AgentTask, Driver, DriverResult, StatusVerdict};
 use crate::agent_loop::{self, ToolLimits, Workspace};
 use crate::journal::AgentOutcome;
-use crate::protocol::{MarkerParser, ProtocolEvent, ReportedStatus};
+use crate::protocol::{MarkerParser, ProtocolEvent};
 use crate::providers::{
     ChatProvider, ChatRequest, Message, Part, PriceTable, ProviderError, Role, ToolResult,
 };
@@ -130,26 +130,13 @@ async fn sleep_opt(limit: Option<Duration>) {
 /// What the STATUS events of an attempt said, from text and from tools.
 #[derive(Default)]
 struct Observed {
-    saw_complete: bool,
-    saw_failed: bool,
-    failed_text: Option<String>,
+    verdict: StatusVerdict,
     tail: String,
 }
 
 impl Observed {
     fn note(&mut self, event: &ProtocolEvent) {
-        if let ProtocolEvent::Status { status, text } = event {
-            match status {
-                ReportedStatus::Complete => self.saw_complete = true,
-                ReportedStatus::Failed => {
-                    self.saw_failed = true;
-                    if !text.is_empty() {
-                        self.failed_text = Some(text.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.verdict.note(event);
     }
 
     fn keep_text(&mut self, text: &str) {
@@ -423,17 +410,5 @@ fn provider_failure(error: &ProviderError, shared: &Mutex<Shared>) -> DriverResu
 fn finished(shared: &Mutex<Shared>) -> DriverResult {
     let shared = lock(shared);
     let observed = &shared.observed;
-    let outcome = if observed.saw_failed {
-        AgentOutcome::Failed {
-            reason: observed
-                .failed_text
-                .clone()
-                .unwrap_or_else(|| "reported FAILED".into()),
-        }
-    } else {
-        AgentOutcome::Completed {
-            without_marker: !observed.saw_complete,
-        }
-    };
-    ended(outcome, observed.tail.clone())
+    ended(observed.verdict.outcome(), observed.tail.clone())
 }

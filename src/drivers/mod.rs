@@ -105,3 +105,53 @@ pub trait Driver: Send + Sync {
         true
     }
 }
+
+/// What an attempt's STATUS events said about its end: the one place the
+/// COMPLETE / FAILED markers (and `report_status` calls) are tallied, for
+/// every driver and for `ingest`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusVerdict {
+    /// A COMPLETE status was seen.
+    pub saw_complete: bool,
+    /// A FAILED status was seen.
+    pub saw_failed: bool,
+    /// Text of the last FAILED status that had any.
+    pub failed_text: Option<String>,
+}
+
+impl StatusVerdict {
+    /// Takes one event into account.
+    pub fn note(&mut self, event: &ProtocolEvent) {
+        if let ProtocolEvent::Status { status, text } = event {
+            match status {
+                crate::protocol::ReportedStatus::Complete => self.saw_complete = true,
+                crate::protocol::ReportedStatus::Failed => {
+                    self.saw_failed = true;
+                    if !text.is_empty() {
+                        self.failed_text = Some(text.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The outcome of an attempt that ended normally with no exit status of
+    /// its own (a model's last answer, an ingested reply, or a process that
+    /// exited 0): a FAILED status fails it, else it completes, with a warning
+    /// when no COMPLETE status was seen.
+    pub fn outcome(&self) -> AgentOutcome {
+        if self.saw_failed {
+            AgentOutcome::Failed {
+                reason: self
+                    .failed_text
+                    .clone()
+                    .unwrap_or_else(|| "reported FAILED".into()),
+            }
+        } else {
+            AgentOutcome::Completed {
+                without_marker: !self.saw_complete,
+            }
+        }
+    }
+}

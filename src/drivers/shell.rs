@@ -78,10 +78,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentOutput, AgentTask, Driver, DriverResult};
+use super::{AgentOutput, AgentTask, Driver, DriverResult, StatusVerdict};
 use crate::journal::AgentOutcome;
 use crate::plan::CommandSpec;
-use crate::protocol::{MarkerParser, ProtocolEvent, ReportedStatus};
+use crate::protocol::{MarkerParser, ProtocolEvent};
 
 /// Size of one read from a pipe.
 const READ_BUF_BYTES: usize = 64 * 1024;
@@ -150,10 +150,7 @@ enum Stop {
 #[derive(Default)]
 struct Observed {
     tail: Tail,
-    saw_complete: bool,
-    saw_failed: bool,
-    /// Text of the last FAILED marker that had any.
-    failed_text: Option<String>,
+    verdict: StatusVerdict,
 }
 
 fn lock(observed: &Mutex<Observed>) -> MutexGuard<'_, Observed> {
@@ -431,27 +428,14 @@ async fn run_attempt(
 
 /// Outcome and exit code of a process that ended by itself (see the module docs).
 fn reconcile(status: ExitStatus, observed: &Observed) -> (AgentOutcome, Option<i32>) {
-    let failed_suffix = observed
+    let verdict = &observed.verdict;
+    let failed_suffix = verdict
         .failed_text
         .as_deref()
         .map(|text| format!(": {text}"))
         .unwrap_or_default();
     match status.code() {
-        Some(0) if observed.saw_failed => (
-            AgentOutcome::Failed {
-                reason: observed
-                    .failed_text
-                    .clone()
-                    .unwrap_or_else(|| "reported FAILED".to_string()),
-            },
-            Some(0),
-        ),
-        Some(0) => (
-            AgentOutcome::Completed {
-                without_marker: !observed.saw_complete,
-            },
-            Some(0),
-        ),
+        Some(0) => (verdict.outcome(), Some(0)),
         Some(code) => (
             AgentOutcome::Failed {
                 reason: format!("exit code {code}{failed_suffix}"),
@@ -708,18 +692,7 @@ impl Observed {
     /// Records the markers that decide the outcome.
     fn note(&mut self, events: &[ProtocolEvent]) {
         for event in events {
-            if let ProtocolEvent::Status { status, text } = event {
-                match status {
-                    ReportedStatus::Complete => self.saw_complete = true,
-                    ReportedStatus::Failed => {
-                        self.saw_failed = true;
-                        if !text.is_empty() {
-                            self.failed_text = Some(text.clone());
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            self.verdict.note(event);
         }
     }
 }
