@@ -246,7 +246,8 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    fn new(nonce: u64) -> Self {
+    /// A decoder for responses whose generated call ids carry `nonce`.
+    pub(crate) fn new(nonce: u64) -> Self {
         Self {
             nonce,
             parts: Vec::new(),
@@ -274,6 +275,23 @@ impl Decoder for Stream {
             return Ok(Flow::More);
         }
         let chunk: Value = sse::json(event)?;
+        self.chunk(&chunk, on_text)?;
+        Ok(Flow::More)
+    }
+
+    fn finish(self) -> Result<ChatResponse, ProviderError> {
+        self.response()
+    }
+}
+
+impl Stream {
+    /// Takes one `GenerateContentResponse` (a streamed chunk, or a whole
+    /// response of `generateContent` or of a batch).
+    pub(crate) fn chunk(
+        &mut self,
+        chunk: &Value,
+        on_text: &OnText<'_>,
+    ) -> Result<(), ProviderError> {
         if let Some(e) = chunk.get("error").filter(|e| e.is_object()) {
             let code = e.get("status").and_then(Value::as_str).unwrap_or("error");
             let message = e.get("message").and_then(Value::as_str).unwrap_or("");
@@ -323,10 +341,11 @@ impl Decoder for Stream {
                 cached_input_tokens: n("cachedContentTokenCount"),
             };
         }
-        Ok(Flow::More)
+        Ok(())
     }
 
-    fn finish(self) -> Result<ChatResponse, ProviderError> {
+    /// The response decoded so far; an error when no `finishReason` came.
+    pub(crate) fn response(self) -> Result<ChatResponse, ProviderError> {
         let Some(reason) = self.finish_reason else {
             return Err(ProviderError::stream(
                 "the stream ended before a finishReason",

@@ -26,8 +26,10 @@ use tokio::sync::{Notify, oneshot};
 use super::ChatProvider;
 use super::config::ProviderConfig;
 use super::error::ProviderError;
-use super::gemini::request_body;
-use super::types::{ChatRequest, ChatResponse, Message, Part, Role, StopReason, ToolCall, Usage};
+use super::gemini::{Stream, request_body};
+use super::retry::random_u64;
+use super::transport::Transport;
+use super::types::{ChatRequest, ChatResponse};
 
 /// How long the first waiting request waits for others before its batch goes.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
@@ -45,8 +47,7 @@ struct Waiting {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    config: ProviderConfig,
+    transport: Transport,
     batch_size: usize,
     queue: Mutex<Vec<Waiting>>,
     arrived: Notify,
@@ -62,7 +63,7 @@ pub struct GeminiBatchClient {
 impl std::fmt::Debug for GeminiBatchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeminiBatchClient")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.transport.config)
             .field("batch_size", &self.inner.batch_size)
             .finish()
     }
@@ -71,14 +72,9 @@ impl std::fmt::Debug for GeminiBatchClient {
 impl GeminiBatchClient {
     /// A client sending batches of at most `batch_size` requests.
     pub fn new(config: ProviderConfig, batch_size: usize) -> Result<Self, ProviderError> {
-        reqwest::Url::parse(&config.base_url).map_err(|e| ProviderError::InvalidRequest {
-            status: None,
-            message: format!("invalid base URL {:?}: {e}", config.base_url),
-        })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http: reqwest::Client::new(),
-                config,
+                transport: Transport::new(config)?,
                 batch_size: batch_size.max(1),
                 queue: Mutex::new(Vec::new()),
                 arrived: Notify::new(),
@@ -243,17 +239,10 @@ fn with_batch(e: &ProviderError, name: &str) -> ProviderError {
     }
 }
 
-fn headers(config: &ProviderConfig) -> Result<HeaderMap, ProviderError> {
+fn headers(transport: &Transport) -> Result<HeaderMap, ProviderError> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(key) = &config.api_key {
-        let mut value = HeaderValue::from_str(key).map_err(|_| ProviderError::Auth {
-            status: None,
-            message: "the API key contains characters not allowed in an HTTP header".into(),
-        })?;
-        value.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-goog-api-key"), value);
-    }
+    transport.key_header(&mut headers, HeaderName::from_static("x-goog-api-key"), "")?;
     Ok(headers)
 }
 
@@ -264,7 +253,8 @@ async fn submit_and_wait(
     batch: &[Waiting],
 ) -> Result<(String, Vec<Value>), (String, ProviderError)> {
     let unnamed = |e| (String::from("(not created)"), e);
-    let headers = headers(&inner.config).map_err(unnamed)?;
+    let transport = &inner.transport;
+    let headers = headers(transport).map_err(unnamed)?;
     let requests: Vec<Value> = batch
         .iter()
         .map(|w| json!({"request": w.body, "metadata": {"key": w.key}}))
@@ -273,13 +263,14 @@ async fn submit_and_wait(
         "displayName": format!("llm-orchestrate-{}", batch[0].key.replace('/', "-")),
         "inputConfig": {"requests": {"requests": requests}},
     }});
-    let url = format!(
-        "{}/v1beta/models/{model}:batchGenerateContent",
-        inner.config.base_url
-    );
+    let url = transport.url(&format!("/v1beta/models/{model}:batchGenerateContent"));
     let created = call(
         inner,
-        inner.http.post(&url).headers(headers.clone()).json(&body),
+        transport
+            .http()
+            .post(&url)
+            .headers(headers.clone())
+            .json(&body),
     )
     .await
     .map_err(unnamed)?;
@@ -292,9 +283,9 @@ async fn submit_and_wait(
             })
         })?
         .to_string();
-    let poll_url = format!("{}/v1beta/{name}", inner.config.base_url);
+    let poll_url = transport.url(&format!("/v1beta/{name}"));
     let mut operation = created;
-    let deadline = tokio::time::Instant::now() + inner.config.request_timeout;
+    let deadline = tokio::time::Instant::now() + transport.config.request_timeout;
     while !operation
         .get("done")
         .and_then(Value::as_bool)
@@ -309,9 +300,12 @@ async fn submit_and_wait(
             ));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
-        operation = call(inner, inner.http.get(&poll_url).headers(headers.clone()))
-            .await
-            .map_err(|e| (name.clone(), e))?;
+        operation = call(
+            inner,
+            transport.http().get(&poll_url).headers(headers.clone()),
+        )
+        .await
+        .map_err(|e| (name.clone(), e))?;
     }
     if let Some(error) = operation.get("error") {
         return Err((
@@ -336,7 +330,8 @@ async fn submit_and_wait(
 
 /// One HTTP call returning JSON, retried on transient failures by the policy.
 async fn call(inner: &Inner, request: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-    let policy = &inner.config.retry;
+    let config = &inner.transport.config;
+    let policy = &config.retry;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -348,7 +343,7 @@ async fn call(inner: &Inner, request: reqwest::RequestBuilder) -> Result<Value, 
         };
         let result = async {
             let response = builder
-                .timeout(inner.config.request_timeout)
+                .timeout(config.request_timeout)
                 .send()
                 .await
                 .map_err(|e| ProviderError::Transient {
@@ -373,7 +368,7 @@ async fn call(inner: &Inner, request: reqwest::RequestBuilder) -> Result<Value, 
                     status,
                     retry_after,
                     &text,
-                    inner.config.api_key.is_none(),
+                    config.api_key.is_none(),
                 ));
             }
             serde_json::from_str::<Value>(&text).map_err(|e| ProviderError::Stream {
@@ -386,62 +381,15 @@ async fn call(inner: &Inner, request: reqwest::RequestBuilder) -> Result<Value, 
             Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
                 tokio::time::sleep(policy.delay(attempt, e.retry_after())).await;
             }
-            Err(e) => return Err(e.redacted(inner.config.api_key.as_deref())),
+            Err(e) => return Err(e.redacted(config.api_key.as_deref())),
         }
     }
 }
 
-/// A `GenerateContentResponse` as a [`ChatResponse`].
+/// A `GenerateContentResponse` as a [`ChatResponse`], decoded like a
+/// streamed Gemini response.
 fn decode(response: &Value) -> Result<ChatResponse, ProviderError> {
-    let candidate = &response["candidates"][0];
-    let mut parts = Vec::new();
-    let mut calls = 0;
-    for part in candidate["content"]["parts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if let Some(call) = part.get("functionCall") {
-            calls += 1;
-            parts.push(Part::ToolCall(ToolCall {
-                id: format!("call_batch_{calls}"),
-                name: call["name"].as_str().unwrap_or("").to_string(),
-                arguments: call.get("args").cloned().unwrap_or_else(|| json!({})),
-            }));
-        } else if let Some(text) = part.get("text").and_then(Value::as_str)
-            && !part
-                .get("thought")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        {
-            parts.push(Part::Text {
-                text: text.to_string(),
-            });
-        }
-    }
-    let reason = candidate
-        .get("finishReason")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::Stream {
-            message: "a batch response has no finishReason".into(),
-        })?;
-    let usage = &response["usageMetadata"];
-    let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Ok(ChatResponse {
-        message: Message {
-            role: Role::Assistant,
-            parts,
-        },
-        stop_reason: match reason {
-            "MAX_TOKENS" => StopReason::MaxTokens,
-            _ if calls > 0 => StopReason::ToolUse,
-            "STOP" => StopReason::EndTurn,
-            other => StopReason::Other(other.to_string()),
-        },
-        usage: Usage {
-            input_tokens: n("promptTokenCount"),
-            output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
-            cached_input_tokens: n("cachedContentTokenCount"),
-        },
-    })
+    let mut decoder = Stream::new(random_u64() & 0xffff_ffff);
+    decoder.chunk(response, &|_: &str| {})?;
+    decoder.response()
 }

@@ -70,6 +70,11 @@ impl Transport {
         Ok(Self { http, config })
     }
 
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// `base_url` + `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.config.base_url)
