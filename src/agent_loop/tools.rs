@@ -32,11 +32,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::workspace::{Access, Workspace};
+use crate::drivers::shell::{GroupGuard, SIGKILL, SIGTERM, output_pipe};
 use crate::protocol::{ProgressReport, ProtocolEvent, ReportedStatus};
 use crate::providers::types::{ToolCall, ToolResult, ToolSpec};
 
@@ -93,10 +94,6 @@ const POST_KILL_DRAIN: Duration = Duration::from_millis(300);
 const KILL_GRACE: Duration = Duration::from_secs(1);
 /// After SIGKILL, how long to wait for the leader to be reaped.
 const REAP_LIMIT: Duration = Duration::from_secs(5);
-/// `SIGTERM`.
-const SIGTERM: i32 = 15;
-/// `SIGKILL`.
-const SIGKILL: i32 = 9;
 
 /// The status keywords `report_status` accepts.
 const STATUS_KEYWORDS: [&str; 5] = ["STARTED", "PROGRESS", "COMPLETE", "FAILED", "BLOCKED"];
@@ -1088,31 +1085,6 @@ impl Capture {
     }
 }
 
-/// Kills the command's process group when dropped while armed (the future
-/// was dropped mid-command), and unregisters it from the janitor.
-struct GroupGuard {
-    child: Box<dyn ChildWrapper>,
-    armed: bool,
-    registered: Option<u32>,
-}
-
-impl GroupGuard {
-    fn signal(&self, signal: i32) {
-        let _ = self.child.signal(signal);
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.signal(SIGKILL);
-        }
-        if let Some(pgid) = self.registered.take() {
-            crate::drivers::janitor::unregister(pgid);
-        }
-    }
-}
-
 async fn run_command(
     ws: &Workspace,
     args: &Args<'_>,
@@ -1157,11 +1129,8 @@ async fn run_command(
         .map_or(limits.command_timeout, |t| t.min(limits.command_timeout));
 
     // stdout and stderr share one pipe, as with `2>&1`.
-    let (pipe_reader, pipe_writer) =
-        io::pipe().map_err(|e| format!("{tool}: cannot create the output pipe: {e}"))?;
-    let stderr_writer = pipe_writer
-        .try_clone()
-        .map_err(|e| format!("{tool}: cannot create the output pipe: {e}"))?;
+    let (pipe_reader, pipe_writers) =
+        output_pipe().map_err(|e| format!("{tool}: cannot create the output pipe: {e}"))?;
     let mut wrap = CommandWrap::with_new(program, |c| {
         for name in secret_variables() {
             c.env_remove(name);
@@ -1173,8 +1142,8 @@ async fn run_command(
         c.args(rest)
             .current_dir(ws.root())
             .stdin(Stdio::null())
-            .stdout(Stdio::from(pipe_writer))
-            .stderr(Stdio::from(stderr_writer));
+            .stdout(pipe_writers.stdout)
+            .stderr(pipe_writers.stderr);
     });
     wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
     let spawned = wrap.spawn();
@@ -1184,15 +1153,7 @@ async fn run_command(
         io::ErrorKind::NotFound => format!("{tool}: `{program}` was not found"),
         _ => format!("{tool}: cannot start `{program}`: {e}"),
     })?;
-    let mut guard = GroupGuard {
-        child,
-        armed: true,
-        registered: None,
-    };
-    if let Some(pid) = guard.child.id() {
-        crate::drivers::janitor::register(pid);
-        guard.registered = Some(pid);
-    }
+    let mut guard = GroupGuard::new(child);
 
     let capture = Arc::new(Mutex::new(Capture::new(limits.max_output_bytes)));
     let mut reader = {
@@ -1223,18 +1184,18 @@ async fn run_command(
         Ok(status) => {
             // Background processes holding the output get a short grace.
             let drained = tokio::time::timeout(EXIT_DRAIN, &mut reader).await.is_ok();
-            guard.signal(SIGKILL);
+            guard.signal_group(SIGKILL);
             if !drained {
                 let _ = tokio::time::timeout(POST_KILL_DRAIN, &mut reader).await;
             }
             Some(status)
         }
         Err(_) => {
-            guard.signal(SIGTERM);
+            guard.signal_group(SIGTERM);
             let exited = tokio::time::timeout(KILL_GRACE, guard.child.wait())
                 .await
                 .is_ok();
-            guard.signal(SIGKILL);
+            guard.signal_group(SIGKILL);
             if !exited {
                 let _ = tokio::time::timeout(REAP_LIMIT, guard.child.wait()).await;
             }

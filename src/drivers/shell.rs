@@ -99,9 +99,9 @@ const REAP_LIMIT: Duration = Duration::from_secs(5);
 pub const OUTPUT_LOG: &str = "output.log";
 
 /// `SIGTERM` (15 on every Linux architecture).
-const SIGTERM: i32 = 15;
+pub(crate) const SIGTERM: i32 = 15;
 /// `SIGKILL` (9 everywhere).
-const SIGKILL: i32 = 9;
+pub(crate) const SIGKILL: i32 = 9;
 
 /// Runs agents as local commands (see the module documentation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -195,16 +195,32 @@ impl Tail {
 
 /// Kills the process group with SIGKILL when dropped while armed, so nothing
 /// survives when the driver's future is dropped mid-attempt.
-struct GroupGuard {
-    child: Box<dyn ChildWrapper>,
-    armed: bool,
+/// Shared with the agent loop's `run_command`.
+pub(crate) struct GroupGuard {
+    pub(crate) child: Box<dyn ChildWrapper>,
+    /// While true, dropping the guard kills the group.
+    pub(crate) armed: bool,
     /// The group id registered with the [`super::janitor`], unregistered on drop.
     registered: Option<u32>,
 }
 
 impl GroupGuard {
+    /// Guards a freshly spawned group leader and registers its group with the janitor.
+    pub(crate) fn new(child: Box<dyn ChildWrapper>) -> Self {
+        let registered = child.id();
+        if let Some(pid) = registered {
+            // The janitor kills this group if the orchestrator dies without cleaning up.
+            super::janitor::register(pid);
+        }
+        Self {
+            child,
+            armed: true,
+            registered,
+        }
+    }
+
     /// Sends `signal` to the whole group; errors (the group is gone) are ignored.
-    fn signal_group(&self, signal: i32) {
+    pub(crate) fn signal_group(&self, signal: i32) {
         let _ = self.child.signal(signal);
     }
 }
@@ -306,15 +322,8 @@ async fn run_attempt(
             return failed_early(reason);
         }
     };
-    let mut guard = GroupGuard {
-        child,
-        armed: true,
-        registered: None,
-    };
+    let mut guard = GroupGuard::new(child);
     if let Some(pid) = guard.child.id() {
-        // The janitor kills this group if the orchestrator dies without cleaning up.
-        super::janitor::register(pid);
-        guard.registered = Some(pid);
         let _ = output.send(AgentOutput::Spawned { pid });
     }
 
@@ -479,13 +488,15 @@ async fn finish_readers(readers: &mut JoinSet<()>, stop: &CancellationToken) {
 }
 
 /// The write end of the output pipe, once for stdout and once for stderr.
-struct PipeWriters {
-    stdout: Stdio,
-    stderr: Stdio,
+pub(crate) struct PipeWriters {
+    /// For the child's stdout.
+    pub(crate) stdout: Stdio,
+    /// For the child's stderr.
+    pub(crate) stderr: Stdio,
 }
 
-/// A pipe for the agent's output (close-on-exec on our side).
-fn output_pipe() -> std::io::Result<(std::io::PipeReader, PipeWriters)> {
+/// A pipe for a child's stdout and stderr together (close-on-exec on our side).
+pub(crate) fn output_pipe() -> std::io::Result<(std::io::PipeReader, PipeWriters)> {
     let (reader, writer) = std::io::pipe()?;
     let stderr = writer.try_clone()?;
     Ok((
