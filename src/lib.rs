@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod providers;
 pub mod render;
 pub mod report;
+pub mod workspace;
