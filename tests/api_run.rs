@@ -79,7 +79,7 @@ async fn run_with(
         .env_remove("OPENAI_API_KEY")
         .env_remove("GEMINI_API_KEY")
         .env_remove("GOOGLE_API_KEY")
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .args(["--run-dir", "runs", "--retry-base", "50ms"])
         .args(args);
@@ -328,6 +328,7 @@ async fn gemini_batch_mode_sends_turns_as_keyed_batches_and_routes_them_back() {
         .env("GOOGLE_GEMINI_BASE_URL", server.base_url())
         .env("GEMINI_API_KEY", KEY)
         .args([
+            "--no-worktrees",
             "--plan",
             "plan.json",
             "--platform",

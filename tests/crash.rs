@@ -110,7 +110,7 @@ fn sigkill_twenty_times_and_resume_loses_and_repeats_nothing() {
     while kills < KILLS {
         let mut command = Command::new(bin());
         if first {
-            command.args(["run", "--plan"]).arg(&plan);
+            command.args(["run", "--no-worktrees", "--plan"]).arg(&plan);
         } else {
             command.args(["resume", "--workdir"]).arg(dir.path());
         }

@@ -49,7 +49,14 @@ fn generic_run_pauses_for_replies_and_continues_with_ingest() {
 
     // 1. The run renders DESIGN's instructions and pauses (exit 3); BUILD waits.
     let out = bin(dir.path())
-        .args(["run", "--plan", "plan.json", "--run-dir", "runs"])
+        .args([
+            "run",
+            "--no-worktrees",
+            "--plan",
+            "plan.json",
+            "--run-dir",
+            "runs",
+        ])
         .output()
         .unwrap();
     assert_eq!(

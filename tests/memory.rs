@@ -24,7 +24,7 @@ fn an_agent_printing_one_gibibyte_keeps_the_orchestrator_small() {
     )
     .unwrap();
     let child = Command::new(assert_cmd::cargo::cargo_bin("llm-orchestrate"))
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))

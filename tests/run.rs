@@ -76,7 +76,7 @@ fn a_three_wave_plan_of_shell_agents_completes_in_wave_order() {
     let plan = three_wave_plan(dir.path());
     let ledger = dir.path().join("ledger.txt");
     bin()
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -128,6 +128,7 @@ fn the_seeds_bare_form_runs_a_plan_and_streams_json_events() {
             "continuous",
             "--platform",
             "auto",
+            "--no-worktrees",
             "--json",
             "--run-dir",
         ])
@@ -166,7 +167,7 @@ fn a_failure_blocks_exactly_its_dependants_under_continue_others() {
     );
     let ledger = dir.path().join("ledger.txt");
     bin()
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -211,7 +212,7 @@ fn stop_all_cancels_running_agents_and_starts_nothing_more() {
     );
     let started = std::time::Instant::now();
     bin()
-        .args(["run", "--kill-grace", "1s", "--plan"])
+        .args(["run", "--no-worktrees", "--kill-grace", "1s", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -243,7 +244,7 @@ fn a_failed_attempt_is_retried_with_its_failure_as_context() {
     );
     let out = dir.path().join("context.txt");
     bin()
-        .args(["run", "--retry-base", "200ms", "--plan"])
+        .args(["run", "--no-worktrees", "--retry-base", "200ms", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -264,7 +265,7 @@ fn status_reads_the_latest_run() {
     let dir = tempfile::tempdir().unwrap();
     let plan = three_wave_plan(dir.path());
     bin()
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -308,7 +309,7 @@ fn ctrl_c_stops_cleanly_and_resume_finishes_without_rerunning_completed_agents()
     );
     let bin_path = assert_cmd::cargo::cargo_bin("llm-orchestrate");
     let mut child = StdCommand::new(&bin_path)
-        .args(["run", "--kill-grace", "1s", "--plan"])
+        .args(["run", "--no-worktrees", "--kill-grace", "1s", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -362,7 +363,7 @@ fn the_readme_demo_plan_runs_and_retries_its_flaky_agent() {
     let dir = tempfile::tempdir().unwrap();
     let plan = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shell-demo.json");
     bin()
-        .args(["run", "--retry-base", "100ms", "--plan"])
+        .args(["run", "--no-worktrees", "--retry-base", "100ms", "--plan"])
         .arg(&plan)
         .arg("--workdir")
         .arg(dir.path())
@@ -398,7 +399,7 @@ fn pause_wave_lets_running_agents_finish_then_pauses_with_exit_3() {
         }),
     );
     bin()
-        .args(["run", "--plan"])
+        .args(["run", "--no-worktrees", "--plan"])
         .arg(&plan)
         .arg("--run-dir")
         .arg(dir.path().join("runs"))
@@ -424,6 +425,7 @@ fn the_stall_watchdog_stops_a_silent_agent() {
     bin()
         .args([
             "run",
+            "--no-worktrees",
             "--stall-timeout",
             "700ms",
             "--kill-grace",

@@ -55,6 +55,8 @@ pub enum Command {
     Resume(run::ResumeArgs),
     /// Show a run's state (works while it runs, from another terminal).
     Status(run::StatusArgs),
+    /// Remove a run's git worktrees (its branches and commits stay).
+    Clean(run::CleanArgs),
     /// Feed an LLM's reply to a `generic` agent back into its run, and continue the run.
     Ingest(ingest::IngestArgs),
     /// Check a plan and report every problem (exit 0 valid, 2 invalid).
@@ -86,6 +88,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Resume(args)) => run::resume(args),
         Some(Command::Status(args)) => run::status(args),
+        Some(Command::Clean(args)) => run::clean(args),
         Some(Command::Ingest(args)) => ingest::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Treat unknown plan fields as errors.
     #[arg(long)]
     pub strict: bool,
+    /// Run agents in place, in their scope folders, instead of one git
+    /// worktree and branch per agent (the default inside a git repository).
+    #[arg(long)]
+    pub no_worktrees: bool,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -206,6 +210,8 @@ fn options(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         },
+        workspaces: None,
+        conflict_handling: plan.coordination_rules.conflict_handling,
     }
 }
 
@@ -278,7 +284,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let strategy = args
         .failure_strategy
         .unwrap_or(plan.coordination_rules.failure_strategy);
-    let options = options(
+    let mut options = options(
         &plan,
         run_id,
         run_dir,
@@ -289,9 +295,66 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     );
     let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
     let json = args.engine.json;
+    let no_worktrees = args.no_worktrees;
     runtime()?.block_on(async move {
+        if !no_worktrees {
+            options.workspaces = open_workspaces(&plan, &options).await?;
+        }
         drive(Engine::start(plan, options, driver, reporters(json)).await).await
     })
+}
+
+/// The run's git workspaces: inside a git repository, one worktree per agent
+/// (see [`crate::workspace`]); outside one, agents run in place, and a plan
+/// with `scope`s is refused (its agents would share one folder unchecked).
+async fn open_workspaces(
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<Option<std::sync::Arc<crate::workspace::Workspaces>>, CliError> {
+    let root = &options.workspace_root;
+    let in_repo = crate::workspace::git::toplevel(root)
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .is_some();
+    if !in_repo {
+        let scoped = plan.agents().any(|(_, _, a)| !a.scope_paths().is_empty());
+        if scoped {
+            return Err(CliError::Usage(format!(
+                "the plan gives agents a `scope`, but {} is not inside a git repository: agents work in git worktrees and their changes are checked against their scopes. Run `git init` and commit, or pass --no-worktrees to run every agent in place",
+                root.display()
+            )));
+        }
+        return Ok(None);
+    }
+    let workspaces = crate::workspace::Workspaces::open(
+        root,
+        &options.run_id,
+        &options.run_dir,
+        plan.workspace.as_ref(),
+    )
+    .await
+    .map_err(|e| CliError::Usage(format!("cannot prepare the git workspace: {e}")))?;
+    Ok(Some(std::sync::Arc::new(workspaces)))
+}
+
+/// A resumed run's workspaces, from its journal.
+async fn reopen_workspaces(
+    plan: &Plan,
+    state: &crate::journal::RunState,
+) -> Result<Option<std::sync::Arc<crate::workspace::Workspaces>>, CliError> {
+    let Some(info) = state.workspace.clone() else {
+        return Ok(None);
+    };
+    let workspaces = crate::workspace::Workspaces::reopen(
+        info,
+        &state.run_id,
+        plan.workspace.as_ref().and_then(|w| w.setup.clone()),
+    );
+    workspaces
+        .ensure_integration()
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot reopen the git workspace: {e}")))?;
+    Ok(Some(std::sync::Arc::new(workspaces)))
 }
 
 /// Runs a started (or resumed) engine to its end and maps the outcome to an exit code.
@@ -376,7 +439,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         let workdir = args.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
         let mode = plan.execution_mode;
         let strategy = plan.coordination_rules.failure_strategy;
-        let options = options(
+        let mut options = options(
             &plan,
             state.run_id.clone(),
             run_dir,
@@ -385,8 +448,53 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
+        options.workspaces = reopen_workspaces(&plan, &state).await?;
         let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
         drive(Engine::resume(options, driver, reporters(json)).await).await
+    })
+}
+
+/// Arguments of `clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Run id (or a unique prefix); default: the latest run.
+    pub run: Option<String>,
+    /// Folder holding the runs.
+    #[arg(long, default_value = ".llm-orchestrate/runs")]
+    pub run_dir: PathBuf,
+}
+
+/// Runs `clean`: removes a run's git worktrees (agents', integration);
+/// branches and commits stay.
+pub fn clean(args: CleanArgs) -> Result<u8, CliError> {
+    let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
+    runtime()?.block_on(async {
+        let journal = Journal::open(&run_dir.join("journal.sqlite"))
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let state = journal
+            .replay()
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        journal.close().await;
+        let Some(info) = state.workspace.clone() else {
+            println!("run {} ran in place: it has no worktrees", state.run_id);
+            return Ok(super::EXIT_OK);
+        };
+        let workspaces = crate::workspace::Workspaces::reopen(info, &state.run_id, None);
+        let removed = workspaces
+            .clean()
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        for path in &removed {
+            println!("removed worktree {}", path.display());
+        }
+        println!(
+            "run {}: {} worktree(s) removed; its branches are kept",
+            state.run_id,
+            removed.len()
+        );
+        Ok(super::EXIT_OK)
     })
 }
 

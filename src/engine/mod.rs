@@ -7,12 +7,13 @@
 //! (appended in batches, one transaction per batch), applies them to
 //! [`RunState`], and tells the reporters.
 
+mod integrate;
 pub mod progress;
 pub mod ready;
 pub mod retry;
 pub mod writer;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use crate::drivers::{AgentOutput, AgentTask, Driver, DriverResult};
 use crate::journal::{
     AgentOutcome, AgentPhase, Event, Journal, JournalError, PhaseScope, RunOutcome, RunState,
 };
-use crate::plan::{ExecutionMode, FailureStrategy, Plan};
+use crate::plan::{ConflictHandling, ExecutionMode, FailureStrategy, Plan};
 use crate::protocol::ProtocolEvent;
 use progress::Reporter;
 use ready::Scheduler;
@@ -61,6 +62,12 @@ pub struct RunOptions {
     /// `--max-budget-usd`): once spent, nothing new starts and running agents
     /// are stopped, as with `stop-all`.
     pub max_budget_usd: Option<f64>,
+    /// Git workspaces: each agent in its own worktree and branch, merged into
+    /// an integration branch (see [`crate::workspace`]); `None` runs agents in
+    /// place, in their scope folders under `workspace_root`.
+    pub workspaces: Option<Arc<crate::workspace::Workspaces>>,
+    /// What conflicts do (the plan's `coordinationRules.conflictHandling`).
+    pub conflict_handling: ConflictHandling,
 }
 
 /// Errors that stop the engine.
@@ -83,6 +90,9 @@ pub enum EngineError {
     /// The journal holds no run.
     #[error("{0}")]
     NotARun(String),
+    /// A git workspace operation failed.
+    #[error("git workspace: {0}")]
+    Workspace(String),
 }
 
 /// How often status.json catches up with the state while a run is busy.
@@ -90,6 +100,8 @@ pub const STATUS_REFRESH: Duration = Duration::from_millis(250);
 
 enum Message {
     Output(String, AgentOutput),
+    /// Something the attempt's workspace did (worktree ready, work committed).
+    Event(Event),
     Done(String, u32, DriverResult),
 }
 
@@ -129,6 +141,10 @@ pub struct Engine {
     prompts: Option<crate::render::AgentPrompts>,
     /// Working directories already created in this process.
     created_workdirs: HashSet<PathBuf>,
+    /// Completed agents whose branches wait to be merged: (merge rank, id).
+    to_merge: BTreeSet<(usize, String)>,
+    /// Each agent's place in the merge order (by plan index).
+    merge_rank: Vec<usize>,
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -161,6 +177,10 @@ impl Engine {
             }])
             .await?;
         engine.state.plan = None;
+        if let Some(ws) = &engine.options.workspaces {
+            let info = ws.info().clone();
+            engine.record(vec![Event::WorkspaceOpened { info }]).await?;
+        }
         Ok(engine)
     }
 
@@ -181,6 +201,7 @@ impl Engine {
         options.run_id = state.run_id.clone();
         let mut engine = Self::with(plan, options, journal, state, driver, reporters);
         engine.record(vec![Event::RunResumed]).await?;
+        engine.queue_unmerged();
         Ok(engine)
     }
 
@@ -208,6 +229,8 @@ impl Engine {
             positions: HashMap::new(),
             prompts: None,
             created_workdirs: HashSet::new(),
+            to_merge: BTreeSet::new(),
+            merge_rank: Vec::new(),
         }
         .indexed()
     }
@@ -224,6 +247,9 @@ impl Engine {
             .collect();
         if self.driver.uses_prompt() {
             self.prompts = crate::render::AgentPrompts::new(&self.plan).ok();
+        }
+        if self.options.workspaces.is_some() {
+            self.merge_rank = integrate::merge_ranks(self.scheduler.index());
         }
         self
     }
@@ -402,7 +428,8 @@ impl Engine {
             let path = path.to_path_buf();
             move |source| EngineError::Io { path, source }
         };
-        if !self.created_workdirs.contains(&workdir) {
+        // With workspaces the attempt's worktree is made when it launches.
+        if self.options.workspaces.is_none() && !self.created_workdirs.contains(&workdir) {
             std::fs::create_dir_all(&workdir).map_err(io(&workdir))?;
             self.created_workdirs.insert(workdir.clone());
         }
@@ -470,28 +497,24 @@ impl Engine {
             let attempt = task.attempt;
             let token = CancellationToken::new();
             running.insert(id.clone(), token.clone());
-            let (out_tx, mut out_rx) = mpsc::unbounded_channel();
             let forward = tx.clone();
-            let run = self.driver.run(task, out_tx, token);
-            // One task per attempt forwards what the driver observes and then
-            // reports the end, so every observation reaches the loop before
-            // the attempt's `Done` (nothing said just before exiting is lost).
-            self.launches.push(Box::pin(async move {
-                let mut run = run;
-                let result = loop {
-                    tokio::select! {
-                        biased;
-                        Some(output) = out_rx.recv() => {
-                            let _ = forward.send(Message::Output(id.clone(), output));
-                        }
-                        result = &mut run => break result,
-                    }
-                };
-                while let Ok(output) = out_rx.try_recv() {
-                    let _ = forward.send(Message::Output(id.clone(), output));
+            match self.options.workspaces.clone() {
+                None => {
+                    let (out_tx, out_rx) = mpsc::unbounded_channel();
+                    let run = self.driver.run(task, out_tx, token);
+                    self.launches.push(Box::pin(async move {
+                        let result = forward_until_done(&id, run, out_rx, &forward).await;
+                        let _ = forward.send(Message::Done(id, attempt, result));
+                    }));
                 }
-                let _ = forward.send(Message::Done(id, attempt, result));
-            }));
+                Some(ws) => {
+                    let driver = Arc::clone(&self.driver);
+                    self.launches.push(Box::pin(async move {
+                        let result = run_in_worktree(&ws, driver, task, token, &forward).await;
+                        let _ = forward.send(Message::Done(id, attempt, result));
+                    }));
+                }
+            }
         }
         // The attempts start once their `AgentStarted` events are durable.
         self.commit_later().await
@@ -523,6 +546,9 @@ impl Engine {
         let mut refresh = tokio::time::interval(STATUS_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if stop.is_none() && !self.to_merge.is_empty() {
+                stop = self.integrate(&interrupt).await?;
+            }
             if stop.is_none() {
                 let free = self
                     .options
@@ -591,6 +617,7 @@ impl Engine {
                         match message {
                             Message::Output(agent, AgentOutput::Protocol(p)) => events.push(Self::protocol_event(&agent, p)),
                             Message::Output(_, AgentOutput::Spawned { .. }) => {}
+                            Message::Event(event) => events.push(event),
                             Message::Output(agent, AgentOutput::Usage { model, usage, cost_usd }) => {
                                 events.push(Event::AgentUsage { agent, model, usage, cost_usd });
                             }
@@ -607,8 +634,13 @@ impl Engine {
                         stop = Some(Stop::Everything);
                         running.values().for_each(CancellationToken::cancel);
                     }
-                    for (agent, attempt, result) in finished {
+                    for (agent, attempt, mut result) in finished {
                         running.remove(&agent);
+                        let (conflicts, pause) = self.scope_verdict(&agent, &mut result);
+                        self.stage(conflicts);
+                        if pause.is_some() && stop.is_none() {
+                            stop = pause;
+                        }
                         // Only a failed attempt's tail is needed (as retry context); keeping
                         // every agent's would grow with the plan.
                         if result.outcome.is_success() {
@@ -618,6 +650,9 @@ impl Engine {
                         }
                         let events = self.finish_events(&agent, attempt, &result, stop, &mut retry_at);
                         self.stage(events);
+                        if self.state.agents.get(&agent).is_some_and(|a| a.phase == AgentPhase::Completed) {
+                            self.queue_merge(&agent);
+                        }
                         let failed_for_good = !result.outcome.is_success()
                             && result.outcome.is_failure()
                             && !retry_at.contains_key(&agent);
@@ -681,6 +716,11 @@ impl Engine {
                 RunOutcome::Succeeded
             }
             None => RunOutcome::Failed,
+        };
+        let outcome = if outcome == RunOutcome::Succeeded && !self.land_if_asked().await? {
+            RunOutcome::Paused
+        } else {
+            outcome
         };
         if outcome != RunOutcome::Interrupted {
             self.record(vec![Event::RunFinished { outcome }]).await?;
@@ -764,6 +804,98 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Forwards what a running attempt observes to the loop until it ends, so
+/// every observation reaches the loop before the attempt's `Done` (nothing
+/// said just before exiting is lost).
+async fn forward_until_done(
+    id: &str,
+    run: futures::future::BoxFuture<'static, DriverResult>,
+    mut out_rx: mpsc::UnboundedReceiver<AgentOutput>,
+    forward: &mpsc::UnboundedSender<Message>,
+) -> DriverResult {
+    let mut run = run;
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(output) = out_rx.recv() => {
+                let _ = forward.send(Message::Output(id.to_string(), output));
+            }
+            result = &mut run => break result,
+        }
+    };
+    while let Ok(output) = out_rx.try_recv() {
+        let _ = forward.send(Message::Output(id.to_string(), output));
+    }
+    result
+}
+
+/// One attempt in its own worktree: prepares the worktree (from the
+/// integration branch's tip), runs the driver there, then commits what the
+/// agent left and reports the changed files.
+async fn run_in_worktree(
+    ws: &crate::workspace::Workspaces,
+    driver: Arc<dyn Driver>,
+    mut task: AgentTask,
+    token: CancellationToken,
+    forward: &mpsc::UnboundedSender<Message>,
+) -> DriverResult {
+    let id = task.agent.agent_id.clone();
+    let attempt = task.attempt;
+    let failed = |reason: String| DriverResult {
+        outcome: crate::journal::AgentOutcome::Failed { reason },
+        exit_code: None,
+        tail: String::new(),
+    };
+    let prepared = tokio::select! {
+        prepared = ws.prepare(&task.agent, attempt) => prepared,
+        () = token.cancelled() => return DriverResult {
+            outcome: crate::journal::AgentOutcome::Cancelled,
+            exit_code: None,
+            tail: String::new(),
+        },
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return failed(format!("cannot prepare the agent's worktree: {e}")),
+    };
+    let _ = forward.send(Message::Event(Event::WorktreeReady {
+        agent: id.clone(),
+        attempt,
+        path: prepared.path.clone(),
+        branch: prepared.branch.clone(),
+        start_commit: prepared.start_commit.clone(),
+    }));
+    task.workdir = prepared.path.join(task.agent.working_directory());
+    if let Err(e) = std::fs::create_dir_all(&task.workdir) {
+        return failed(format!("cannot create {}: {e}", task.workdir.display()));
+    }
+    let agent = task.agent.clone();
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let run = driver.run(task, out_tx, token);
+    let mut result = forward_until_done(&id, run, out_rx, forward).await;
+    match ws
+        .snapshot(&agent, &prepared.path, &prepared.start_commit, attempt)
+        .await
+    {
+        Ok(snapshot) => {
+            let _ = forward.send(Message::Event(Event::WorktreeCommitted {
+                agent: id,
+                attempt,
+                commit: snapshot.commit,
+                changed_files: snapshot.changed,
+                outside_scope: snapshot.outside_scope,
+            }));
+        }
+        Err(e) if result.outcome.is_success() => {
+            result.outcome = crate::journal::AgentOutcome::Failed {
+                reason: format!("cannot commit the agent's work: {e}"),
+            };
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 /// The journal event of a STATUS-protocol event of `agent`.

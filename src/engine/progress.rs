@@ -34,6 +34,11 @@ impl Reporter for JsonLines {
     }
 }
 
+/// A commit id shortened for reading.
+fn short(commit: &str) -> &str {
+    commit.get(..10).unwrap_or(commit)
+}
+
 fn clock(ms: i64) -> String {
     let secs = (ms / 1000).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
@@ -156,6 +161,88 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             state.run_id
         ),
         Event::RunFinished { outcome } => format!("run finished: {outcome:?}"),
+        Event::WorkspaceOpened { info } => format!(
+            "workspace: branch {} from {} ({}), integration worktree {}",
+            info.integration_branch,
+            info.base_branch,
+            short(&info.base_commit),
+            info.integration_path.display()
+        ),
+        Event::WorktreeReady {
+            agent,
+            path,
+            branch,
+            start_commit,
+            ..
+        } => format!(
+            "{agent} works in {} on {branch} (from {})",
+            path.display(),
+            short(start_commit)
+        ),
+        Event::WorktreeCommitted {
+            agent,
+            commit,
+            changed_files,
+            ..
+        } => format!(
+            "{agent} changed {} file(s), branch at {}",
+            changed_files.len(),
+            short(commit)
+        ),
+        Event::AgentMerged { agent, commit } => match commit {
+            Some(c) => format!("{agent} merged into the integration branch ({})", short(c)),
+            None => format!("{agent} is already part of the integration branch"),
+        },
+        Event::ConflictFound {
+            agent,
+            kind,
+            files,
+            action,
+        } => {
+            let integration = state.workspace.as_ref().map_or_else(
+                || "the integration worktree".to_string(),
+                |w| w.integration_path.display().to_string(),
+            );
+            let what = match (action, kind) {
+                (crate::journal::ConflictAction::Fail, _) => "the agent fails".to_string(),
+                (crate::journal::ConflictAction::Resolve, _) => {
+                    "a resolver agent takes it".to_string()
+                }
+                (crate::journal::ConflictAction::Pause, crate::journal::ConflictKind::Merge) => {
+                    format!(
+                        "paused: fix the files in {integration}, `git add` them, then run `llm-orchestrate resume {}`",
+                        state.run_id
+                    )
+                }
+                (crate::journal::ConflictAction::Pause, _) => {
+                    let branch = state
+                        .agents
+                        .get(agent)
+                        .and_then(|a| a.git.as_ref())
+                        .map_or("its branch", |g| g.branch.as_str());
+                    format!(
+                        "paused: revert those files on {branch} (or merge {branch} into the integration branch yourself to accept them), then run `llm-orchestrate resume {}`",
+                        state.run_id
+                    )
+                }
+            };
+            format!(
+                "CONFLICT {agent}: {} ({}); {what}",
+                kind.describe(),
+                files.join(", ")
+            )
+        }
+        Event::ConflictResolved { agent, by } => format!("{agent}: conflict resolved by {by}"),
+        Event::BaseLanded {
+            base_branch,
+            commit,
+            fast_forward,
+        } => format!(
+            "merged all work into {base_branch} ({}{})",
+            short(commit),
+            if *fast_forward { ", fast-forward" } else { "" }
+        ),
+        Event::WorktreeRemoved { .. } => return None,
     })
 }
 

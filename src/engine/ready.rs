@@ -138,6 +138,11 @@ impl Scheduler {
         }
     }
 
+    /// Whether every agent of wave `w` is finished (completed, failed or blocked).
+    pub fn wave_done(&self, w: usize) -> bool {
+        self.unfinished.get(w).is_none_or(|&n| n == 0)
+    }
+
     /// The plan's index.
     pub fn index(&self) -> &PlanIndex {
         &self.index

@@ -182,6 +182,109 @@ pub enum Event {
         /// How.
         outcome: RunOutcome,
     },
+    /// The run's git workspace: base and integration branches (journaled
+    /// once, when the run starts; `resume` and `clean` find it here).
+    WorkspaceOpened {
+        /// Where everything lives.
+        info: crate::workspace::WorkspaceInfo,
+    },
+    /// An attempt's worktree is ready (created from the integration branch).
+    WorktreeReady {
+        /// Agent id.
+        agent: String,
+        /// Attempt.
+        attempt: u32,
+        /// The worktree.
+        path: std::path::PathBuf,
+        /// Its branch.
+        branch: String,
+        /// The commit it started from.
+        start_commit: String,
+    },
+    /// What an attempt left on its branch (after the snapshot commit).
+    WorktreeCommitted {
+        /// Agent id.
+        agent: String,
+        /// Attempt.
+        attempt: u32,
+        /// The branch's tip.
+        commit: String,
+        /// Files changed since the start commit.
+        changed_files: Vec<String>,
+        /// Those outside the agent's scope.
+        outside_scope: Vec<String>,
+    },
+    /// An agent's branch is part of the integration branch.
+    AgentMerged {
+        /// Agent id.
+        agent: String,
+        /// The merge commit (`None`: it already was reachable, e.g. merged by a person).
+        commit: Option<String>,
+    },
+    /// Files changed outside an agent's scope, or a merge conflict.
+    ConflictFound {
+        /// Agent id.
+        agent: String,
+        /// Which kind.
+        kind: ConflictKind,
+        /// The files.
+        files: Vec<String>,
+        /// What `conflictHandling` did about it.
+        action: ConflictAction,
+    },
+    /// A conflict was resolved (by a resolver agent or a person).
+    ConflictResolved {
+        /// Agent id.
+        agent: String,
+        /// `resolver agent` or `person`.
+        by: String,
+    },
+    /// The integration branch landed on the base branch (`merge-all`).
+    BaseLanded {
+        /// The base branch.
+        base_branch: String,
+        /// Its new tip.
+        commit: String,
+        /// Whether it was a fast-forward.
+        fast_forward: bool,
+    },
+    /// An agent's worktree was removed (its branch stays).
+    WorktreeRemoved {
+        /// Agent id.
+        agent: String,
+    },
+}
+
+/// What kind of conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictKind {
+    /// The agent changed files outside its scope.
+    OutsideScope,
+    /// Its branch does not merge cleanly into the integration branch.
+    Merge,
+}
+
+/// What was done about a conflict (from `conflictHandling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictAction {
+    /// The agent failed (`fail`, `strict`; or an attempt outside its scope).
+    Fail,
+    /// The run paused for a person (`pause-and-resolve`, or a resolver that did not resolve).
+    Pause,
+    /// A resolver agent works on it (`resolve-with-agent`).
+    Resolve,
+}
+
+impl ConflictKind {
+    /// Words for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConflictKind::OutsideScope => "changed files outside its scope",
+            ConflictKind::Merge => "merge conflict with the integration branch",
+        }
+    }
 }
 
 impl Event {
@@ -196,7 +299,13 @@ impl Event {
             | Event::AgentUsage { agent, .. }
             | Event::AgentFinished { agent, .. }
             | Event::AgentRetrying { agent, .. }
-            | Event::AgentBlocked { agent, .. } => Some(agent),
+            | Event::AgentBlocked { agent, .. }
+            | Event::WorktreeReady { agent, .. }
+            | Event::WorktreeCommitted { agent, .. }
+            | Event::AgentMerged { agent, .. }
+            | Event::ConflictFound { agent, .. }
+            | Event::ConflictResolved { agent, .. }
+            | Event::WorktreeRemoved { agent } => Some(agent),
             _ => None,
         }
     }
@@ -220,6 +329,14 @@ impl Event {
             Event::WaveFinished { .. } => "WaveFinished",
             Event::RunInterrupted { .. } => "RunInterrupted",
             Event::RunFinished { .. } => "RunFinished",
+            Event::WorkspaceOpened { .. } => "WorkspaceOpened",
+            Event::WorktreeReady { .. } => "WorktreeReady",
+            Event::WorktreeCommitted { .. } => "WorktreeCommitted",
+            Event::AgentMerged { .. } => "AgentMerged",
+            Event::ConflictFound { .. } => "ConflictFound",
+            Event::ConflictResolved { .. } => "ConflictResolved",
+            Event::BaseLanded { .. } => "BaseLanded",
+            Event::WorktreeRemoved { .. } => "WorktreeRemoved",
         }
     }
 }
@@ -257,6 +374,11 @@ impl Event {
             | Event::AgentFinished { agent, .. }
             | Event::AgentRetrying { agent, .. }
             | Event::AgentBlocked { agent, .. } => PhaseScope::Agent(agent),
+            Event::ConflictFound {
+                agent,
+                action: ConflictAction::Fail,
+                ..
+            } => PhaseScope::Agent(agent),
             Event::AgentStatus { .. }
             | Event::AgentReport { .. }
             | Event::AgentError { .. }
@@ -265,7 +387,15 @@ impl Event {
             | Event::RunBudgetExceeded { .. }
             | Event::WaveStarted { .. }
             | Event::WaveFinished { .. }
-            | Event::RunFinished { .. } => PhaseScope::None,
+            | Event::RunFinished { .. }
+            | Event::WorkspaceOpened { .. }
+            | Event::WorktreeReady { .. }
+            | Event::WorktreeCommitted { .. }
+            | Event::AgentMerged { .. }
+            | Event::ConflictFound { .. }
+            | Event::ConflictResolved { .. }
+            | Event::BaseLanded { .. }
+            | Event::WorktreeRemoved { .. } => PhaseScope::None,
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod event;
 pub mod state;
 pub mod store;
 
-pub use event::{AgentOutcome, Event, EventRecord, PhaseScope, RunOutcome};
-pub use state::{AgentPhase, AgentState, RunState};
+pub use event::{
+    AgentOutcome, ConflictAction, ConflictKind, Event, EventRecord, PhaseScope, RunOutcome,
+};
+pub use state::{AgentGit, AgentPhase, AgentState, GitConflict, Landed, RunState};
 pub use store::{Journal, JournalError, now_ms};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::event::{AgentOutcome, Event, EventRecord, RunOutcome};
+use super::event::{AgentOutcome, ConflictAction, ConflictKind, Event, EventRecord, RunOutcome};
 use crate::protocol::{ErrorReport, ReportedStatus};
 
 /// Where an agent is in its life.
@@ -79,6 +79,54 @@ pub struct AgentState {
     pub cost_usd: f64,
     /// Model requests whose price is unknown (their cost is not in `cost_usd`).
     pub unpriced_requests: u32,
+    /// Its git worktree and branch (runs with workspaces).
+    pub git: Option<AgentGit>,
+}
+
+/// An agent's git work: worktree, branch, commits, merge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentGit {
+    /// The worktree of the latest attempt (`None` once removed).
+    pub worktree: Option<std::path::PathBuf>,
+    /// The branch.
+    pub branch: String,
+    /// The commit the latest attempt started from.
+    pub start_commit: String,
+    /// The branch's tip after the latest attempt.
+    pub commit: Option<String>,
+    /// Files the latest attempt changed.
+    pub changed_files: Vec<String>,
+    /// Of those, files outside the scope.
+    pub outside_scope: Vec<String>,
+    /// Merged into the integration branch (the merge commit, or `already`).
+    pub merged: Option<String>,
+    /// An unresolved conflict.
+    pub conflict: Option<GitConflict>,
+}
+
+/// A conflict waiting for resolution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitConflict {
+    /// Which kind.
+    pub kind: ConflictKind,
+    /// The files.
+    pub files: Vec<String>,
+    /// What was done.
+    pub action: ConflictAction,
+}
+
+/// The integration branch landed on the base branch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Landed {
+    /// The base branch.
+    pub base_branch: String,
+    /// Its new tip.
+    pub commit: String,
+    /// Whether it was a fast-forward.
+    pub fast_forward: bool,
 }
 
 impl AgentState {
@@ -103,6 +151,7 @@ impl AgentState {
             usage: crate::providers::Usage::default(),
             cost_usd: 0.0,
             unpriced_requests: 0,
+            git: None,
         }
     }
 }
@@ -127,6 +176,10 @@ pub struct RunState {
     pub interruptions: u32,
     /// Last applied sequence number.
     pub last_seq: i64,
+    /// The git workspace (runs with workspaces).
+    pub workspace: Option<crate::workspace::WorkspaceInfo>,
+    /// The integration branch landed on the base branch (`merge-all`).
+    pub landed: Option<Landed>,
 }
 
 impl RunState {
@@ -273,6 +326,100 @@ impl RunState {
                 }
             }
             Event::RunFinished { outcome } => self.outcome = Some(*outcome),
+            Event::WorkspaceOpened { info } => self.workspace = Some(info.clone()),
+            Event::WorktreeReady {
+                agent,
+                path,
+                branch,
+                start_commit,
+                ..
+            } => {
+                let a = self.agent(agent);
+                let conflict = a.git.take().and_then(|g| g.conflict);
+                a.git = Some(AgentGit {
+                    worktree: Some(path.clone()),
+                    branch: branch.clone(),
+                    start_commit: start_commit.clone(),
+                    conflict: conflict.filter(|c| c.kind == ConflictKind::Merge),
+                    ..AgentGit::default()
+                });
+            }
+            Event::WorktreeCommitted {
+                agent,
+                commit,
+                changed_files,
+                outside_scope,
+                ..
+            } => {
+                let git = self.agent(agent).git.get_or_insert_with(AgentGit::default);
+                git.commit = Some(commit.clone());
+                git.changed_files = changed_files.clone();
+                git.outside_scope = outside_scope.clone();
+            }
+            Event::AgentMerged { agent, commit } => {
+                let git = self.agent(agent).git.get_or_insert_with(AgentGit::default);
+                git.merged = Some(commit.clone().unwrap_or_else(|| "already".into()));
+                git.conflict = None;
+            }
+            Event::ConflictFound {
+                agent,
+                kind,
+                files,
+                action,
+            } => {
+                let a = self.agent(agent);
+                let git = a.git.get_or_insert_with(AgentGit::default);
+                git.conflict = Some(GitConflict {
+                    kind: *kind,
+                    files: files.clone(),
+                    action: *action,
+                });
+                let text = format!("{}: {}", kind.describe(), files.join(", "));
+                if *action == ConflictAction::Fail {
+                    a.phase = AgentPhase::Failed;
+                    a.last_failure = Some(text.clone());
+                    a.outcome = Some(AgentOutcome::Failed {
+                        reason: text.clone(),
+                    });
+                    a.finished_at_ms = Some(at);
+                }
+                a.errors.push(ErrorReport {
+                    title: format!("Agent {agent} conflict"),
+                    agent: Some(agent.clone()),
+                    cause: Some(text),
+                    impact: None,
+                    recommendation: Some(match action {
+                        ConflictAction::Fail => {
+                            "fix the scopes or the work, then run it again".into()
+                        }
+                        ConflictAction::Pause => {
+                            "resolve it by hand, then `llm-orchestrate resume`".into()
+                        }
+                        ConflictAction::Resolve => "a resolver agent is working on it".into(),
+                    }),
+                });
+            }
+            Event::ConflictResolved { agent, .. } => {
+                if let Some(git) = &mut self.agent(agent).git {
+                    git.conflict = None;
+                }
+            }
+            Event::BaseLanded {
+                base_branch,
+                commit,
+                fast_forward,
+            } => {
+                self.landed = Some(Landed {
+                    base_branch: base_branch.clone(),
+                    commit: commit.clone(),
+                    fast_forward: *fast_forward,
+                });
+            }
+            Event::WorktreeRemoved { agent } => {
+                if let Some(git) = &mut self.agent(agent).git {
+                    git.worktree = None;
+                }
+            }
         }
     }
 

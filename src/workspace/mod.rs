@@ -131,6 +131,7 @@ pub enum Landing {
 /// A run's git workspaces. Operations that move shared refs or add and
 /// remove worktrees are serialized; snapshots of different worktrees run
 /// side by side.
+#[derive(Debug)]
 pub struct Workspaces {
     info: WorkspaceInfo,
     run_id: String,
@@ -531,6 +532,37 @@ impl Workspaces {
         git::run(dir, ["add", "--all"]).await?;
         git::run(dir, ["commit", "--quiet", "--no-verify", "--no-edit"]).await?;
         Ok(Ok(self.head_of(dir).await?))
+    }
+
+    /// The files of the merge in progress that still conflict (unmerged, or
+    /// holding conflict markers), without changing anything.
+    pub async fn conclude_merge_preview(&self) -> Result<Vec<String>, WorkspaceError> {
+        let _guard = self.lock.lock().await;
+        let dir = &self.info.integration_path;
+        let mut files = self.unmerged_files_unlocked().await?;
+        let staged = git::run(dir, ["diff", "--cached", "--name-only", "-z"]).await?;
+        for file in staged.stdout.split('\0').filter(|s| !s.is_empty()) {
+            if !files.iter().any(|f| f == file) && has_conflict_markers(&dir.join(file)) {
+                files.push(file.to_string());
+            }
+        }
+        Ok(files)
+    }
+
+    /// Removes the integration worktree (the branch stays).
+    pub async fn remove_integration_worktree(&self) -> Result<(), WorkspaceError> {
+        let _guard = self.lock.lock().await;
+        let path = &self.info.integration_path;
+        if !path.exists() {
+            return Ok(());
+        }
+        let p = path.to_string_lossy().into_owned();
+        git::run(
+            &self.info.repo,
+            ["worktree", "remove", "--force", p.as_str()],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Aborts a merge in progress in the integration worktree.
