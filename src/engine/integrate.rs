@@ -477,8 +477,11 @@ fn resolver_description(
     files: &[String],
     others: &[(String, String)],
 ) -> String {
+    // The resolver has its own name (`<agent>_RESOLVER`), so a scripted
+    // provider can answer it apart from the agent.
     let mut text = format!(
-        "Resolve a git merge conflict. You are in the worktree of the integration branch {} ({}), where merging the branch of agent {} stopped with conflicts.\n\n",
+        "# Agent {}_RESOLVER\n\nResolve a git merge conflict. You are in the worktree of the integration branch {} ({}), where merging the branch of agent {} stopped with conflicts.\n\n",
+        agent.agent_id,
         ws.info().integration_branch,
         ws.info().integration_path.display(),
         agent.agent_id
