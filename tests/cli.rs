@@ -522,3 +522,25 @@ fn usage_errors_exit_2() {
     bin().arg("frobnicate").assert().code(2);
     bin().args(["validate"]).assert().code(2);
 }
+
+#[test]
+fn validate_refuses_ids_that_cannot_name_folders_and_scopes_that_leave_the_repository() {
+    let plan = r#"{"orchestrationId": "o", "waves": [{"waveId": "w", "agents": [
+        {"agentId": "../escape", "workDescription": "x"},
+        {"agentId": "OK_ID", "workDescription": "y", "scope": ["svc", "../other"]},
+        {"agentId": "ABS", "workDescription": "z", "scope": "/etc"}
+    ]}]}"#;
+    let assert = bin()
+        .args(["validate", "-"])
+        .write_stdin(plan)
+        .assert()
+        .code(2);
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    for expected in [
+        "waves[0].agents[0].agentId: agentId \"../escape\" cannot name a folder and a git branch",
+        "waves[0].agents[1].scope: scope \"../other\" leaves the repository",
+        "waves[0].agents[2].scope: scope \"/etc\" leaves the repository",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}

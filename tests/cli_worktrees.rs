@@ -150,8 +150,19 @@ impl Setup {
 
     async fn run(&self, server: &MockServer, plan: &Path) -> (i32, String) {
         let plan = plan.to_string_lossy().into_owned();
-        self.orchestrate(server, &["run", "--plan", &plan, "--workdir", ".", "--stall-timeout", "90s"])
-            .await
+        self.orchestrate(
+            server,
+            &[
+                "run",
+                "--plan",
+                &plan,
+                "--workdir",
+                ".",
+                "--stall-timeout",
+                "90s",
+            ],
+        )
+        .await
     }
 
     fn run_dir(&self) -> PathBuf {
@@ -166,7 +177,11 @@ impl Setup {
     }
 
     fn run_id(&self) -> String {
-        self.run_dir().file_name().unwrap().to_string_lossy().into_owned()
+        self.run_dir()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn branch(&self, agent: &str) -> String {
@@ -236,10 +251,16 @@ async fn an_edit_outside_the_scope_is_caught() {
     );
     let (code, out) = s.run(&server, &plan).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("outside its scope") && out.contains("shared.txt"), "{out}");
+    assert!(
+        out.contains("outside its scope") && out.contains("shared.txt"),
+        "{out}"
+    );
     assert_eq!(s.outcome_of("LIB"), "failed");
     assert_eq!(
-        sh(s.repo.path(), &format!("git show {}:shared.txt", s.branch("LIB"))),
+        sh(
+            s.repo.path(),
+            &format!("git show {}:shared.txt", s.branch("LIB"))
+        ),
         "meddled",
         "the agent's work is kept on its branch"
     );
@@ -270,7 +291,10 @@ async fn a_merge_conflict_pauses_then_resume_finishes_after_a_manual_fix() {
     let plan = conflicting_plan(&s, "pause-and-resolve");
     let (code, out) = s.run(&server, &plan).await;
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("merge conflict") && out.contains("shared.txt"), "{out}");
+    assert!(
+        out.contains("merge conflict") && out.contains("shared.txt"),
+        "{out}"
+    );
     let integration = s.run_dir().join("integration");
     std::fs::write(integration.join("shared.txt"), "fixed by hand\n").unwrap();
     sh(&integration, "git add shared.txt");
@@ -287,7 +311,10 @@ async fn a_merge_conflict_pauses_then_resume_finishes_after_a_manual_fix() {
         );
     }
     assert_eq!(
-        sh(s.repo.path(), &format!("git show {integration_branch}:shared.txt")),
+        sh(
+            s.repo.path(),
+            &format!("git show {integration_branch}:shared.txt")
+        ),
         "fixed by hand"
     );
 }
@@ -304,7 +331,10 @@ async fn a_merge_conflict_is_resolved_by_a_resolver_agent() {
     assert_eq!(code, 0, "{out}");
     let integration_branch = format!("llmo/{}/integration", s.run_id());
     assert_eq!(
-        sh(s.repo.path(), &format!("git show {integration_branch}:shared.txt")),
+        sh(
+            s.repo.path(),
+            &format!("git show {integration_branch}:shared.txt")
+        ),
         "left and right"
     );
     for agent in ["LEFT", "RIGHT"] {

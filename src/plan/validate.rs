@@ -86,6 +86,19 @@ fn check_identities<'p>(plan: &'p Plan, out: &mut Vec<Diagnostic>) -> AgentIndex
             if agent.agent_id.is_empty() {
                 continue;
             }
+            if !is_safe_id(&agent.agent_id) {
+                out.push(
+                    Diagnostic::error(
+                        "unsafe-id",
+                        agent_path(w, a).key("agentId"),
+                        format!(
+                            "agentId {:?} cannot name a folder and a git branch",
+                            agent.agent_id
+                        ),
+                    )
+                    .with_help("use letters, digits, `_`, `-` and `.`, starting with a letter or digit (e.g. AUTH_IMPL)"),
+                );
+            }
             if let Some(&(fw, fa)) = agents.get(agent.agent_id.as_str()) {
                 out.push(Diagnostic::error(
                     "duplicate-id",
@@ -283,8 +296,46 @@ fn normalize(path: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Agent ids name folders (`agents/<id>/`, worktrees) and git branches
+/// (`llmo/<run-id>/<id>`): letters, digits, `_`, `-`, `.`, starting with a
+/// letter or digit, without `..` or a `.lock` ending.
+fn is_safe_id(id: &str) -> bool {
+    id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !id.contains("..")
+        && !id.ends_with(".lock")
+}
+
+/// A scope path must stay inside the repository: relative, without `..`.
+fn scope_escapes(path: &str) -> bool {
+    path.starts_with('/')
+        || path.starts_with('\\')
+        || path.get(1..2) == Some(":")
+        || path.split(['/', '\\']).any(|c| c == "..")
+}
+
 fn check_scopes(plan: &Plan, out: &mut Vec<Diagnostic>) {
     let strict = plan.coordination_rules.conflict_handling == ConflictHandling::Strict;
+    for (w, wave) in plan.waves.iter().enumerate() {
+        for (a, agent) in wave.agents.iter().enumerate() {
+            for p in agent.scope_paths() {
+                if scope_escapes(p) {
+                    out.push(
+                        Diagnostic::error(
+                            "scope-outside",
+                            agent_path(w, a).key("scope"),
+                            format!("scope {p:?} leaves the repository"),
+                        )
+                        .with_help(
+                            "scopes are folders relative to the repository root, without `..`",
+                        ),
+                    );
+                }
+            }
+        }
+    }
     for (w, wave) in plan.waves.iter().enumerate() {
         if !wave.parallel {
             continue;
