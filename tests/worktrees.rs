@@ -400,3 +400,38 @@ fn scopes_outside_a_repository_are_refused_unless_running_in_place() {
     let (code, out) = run(dir.path(), &plan, &["--no-worktrees"]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn in_a_sequential_wave_each_agent_starts_from_the_previous_agents_work() {
+    let repo = repo();
+    let plan_dir = tempfile::tempdir().unwrap();
+    let mut w = wave(
+        "seq",
+        vec![
+            agent(
+                "FIRST",
+                None,
+                &[],
+                "echo one > step1.txt; echo '[STATUS: COMPLETE]'",
+            ),
+            agent(
+                "SECOND",
+                None,
+                &["FIRST"],
+                "test -f step1.txt || exit 1; echo two > step2.txt; echo '[STATUS: COMPLETE]'",
+            ),
+        ],
+    );
+    w["parallel"] = false.into();
+    let plan = write_plan(plan_dir.path(), vec![w], serde_json::json!({}));
+    let (code, out) = run(repo.path(), &plan, &[]);
+    assert_eq!(code, 0, "{out}");
+    let id = run_id(repo.path());
+    assert_eq!(
+        sh(
+            repo.path(),
+            &format!("git show llmo/{id}/integration:step2.txt")
+        ),
+        "two"
+    );
+}

@@ -3,9 +3,11 @@
 //! resolver agent) and landing the integration branch on the base branch.
 //!
 //! When merges happen: in `waves` (and `adaptive`) mode once every agent of
-//! the wave is finished, in dependency order, before the next wave starts
-//! (so it starts from the merged work); in `continuous` mode as soon as an
-//! agent completes, before any dependant starts. Only completed agents merge.
+//! a parallel wave is finished, in dependency order, before the next wave
+//! starts (so it starts from the merged work); in a sequential wave
+//! (`parallel: false`) and in `continuous` mode as soon as an agent
+//! completes, before the next agent or any dependant starts. Only completed
+//! agents merge.
 //!
 //! Conflicts and `conflictHandling`:
 //! - files changed outside the agent's scope: `pause-and-resolve` pauses the
@@ -151,17 +153,19 @@ impl Engine {
             return Ok(None);
         };
         let continuous = self.options.mode == crate::plan::ExecutionMode::Continuous;
-        let due: Vec<(usize, String)> =
-            self.to_merge
-                .iter()
-                .filter(|(_, id)| {
-                    continuous
-                        || self.scheduler.index().position.get(id).is_some_and(|&i| {
-                            self.scheduler.wave_done(self.scheduler.index().wave[i])
-                        })
-                })
-                .cloned()
-                .collect();
+        let due: Vec<(usize, String)> = self
+            .to_merge
+            .iter()
+            .filter(|(_, id)| {
+                let index = self.scheduler.index();
+                continuous
+                    || index.position.get(id).is_some_and(|&i| {
+                        let w = index.wave[i];
+                        !index.wave_parallel[w] || self.scheduler.wave_done(w)
+                    })
+            })
+            .cloned()
+            .collect();
         for key in due {
             self.to_merge.remove(&key);
             let agent = key.1;

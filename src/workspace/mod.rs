@@ -270,6 +270,12 @@ impl Workspaces {
         let repo = &self.info.repo;
         let start = self.integration_tip().await?;
         if path.exists() {
+            // Work an interrupted attempt left uncommitted (the orchestrator
+            // was killed before its snapshot) is committed first, so that
+            // replacing the worktree loses nothing.
+            if path.join(".git").exists() {
+                keep_uncommitted(&path, &agent.agent_id).await?;
+            }
             let p = path.to_string_lossy().into_owned();
             let removed = git::output(repo, ["worktree", "remove", "--force", p.as_str()]).await?;
             if !removed.ok() {
@@ -717,6 +723,23 @@ impl Workspaces {
         git::run(repo, ["worktree", "prune"]).await?;
         Ok(removed)
     }
+}
+
+/// Commits whatever is uncommitted in `worktree`, if anything.
+async fn keep_uncommitted(worktree: &Path, agent_id: &str) -> Result<(), WorkspaceError> {
+    git::run(worktree, ["add", "--all"]).await?;
+    let staged = git::output(worktree, ["diff", "--cached", "--quiet"]).await?;
+    if !staged.ok() {
+        let message = format!(
+            "{agent_id}: work left uncommitted by an interrupted attempt, kept by llm-orchestrate"
+        );
+        git::run(
+            worktree,
+            ["commit", "--quiet", "--no-verify", "-m", message.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Whether a file still holds git conflict markers.

@@ -294,3 +294,22 @@ fn markers_are_found_only_as_a_block() {
     std::fs::write(&f, "just <<<<<<< text\n").unwrap();
     assert!(!has_conflict_markers(&f));
 }
+
+#[tokio::test]
+async fn uncommitted_work_of_an_interrupted_attempt_is_kept() {
+    let dir = repo();
+    let ws = open(dir.path()).await;
+    let a = agent("A", None);
+    let p = ws.prepare(&a, 1).await.unwrap();
+    // The orchestrator died before the snapshot: the file is only in the worktree.
+    std::fs::write(p.path.join("half.txt"), "half done\n").unwrap();
+    ws.prepare(&a, 2).await.unwrap();
+    let saved = git::rev(dir.path(), "refs/llmo/r1/saved/A/2")
+        .await
+        .unwrap()
+        .unwrap();
+    let out = git::run(dir.path(), ["show", &format!("{saved}:half.txt")])
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "half done\n");
+}
