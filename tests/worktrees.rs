@@ -435,3 +435,32 @@ fn in_a_sequential_wave_each_agent_starts_from_the_previous_agents_work() {
         "two"
     );
 }
+
+#[test]
+fn the_report_shows_branches_merges_and_conflicts() {
+    let repo = repo();
+    let plan_dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        plan_dir.path(),
+        conflicting_wave("printf 'from B\\n' > shared.txt; echo '[STATUS: COMPLETE]'"),
+        serde_json::json!({"coordinationRules": {"conflictHandling": "pause-and-resolve"}}),
+    );
+    let (code, out) = run(repo.path(), &plan, &[]);
+    assert_eq!(code, 3, "{out}");
+    let report = report(repo.path());
+    let id = run_id(repo.path());
+    assert_eq!(report["workspace"]["baseBranch"], "main");
+    let agents = report["agents"].as_array().unwrap();
+    let a = agents.iter().find(|a| a["id"] == "A").unwrap();
+    let b = agents.iter().find(|a| a["id"] == "B").unwrap();
+    assert_eq!(a["git"]["branch"], format!("llmo/{id}/A"));
+    assert!(a["git"]["merged"].is_string(), "{a}");
+    assert_eq!(b["git"]["conflict"]["kind"], "merge");
+    assert_eq!(b["git"]["conflict"]["files"][0], "shared.txt");
+    let markdown = std::fs::read_to_string(run_dir(repo.path()).join("report.md")).unwrap();
+    assert!(markdown.contains("## Git"), "{markdown}");
+    assert!(
+        markdown.contains("merge conflict with the integration branch: shared.txt"),
+        "{markdown}"
+    );
+}

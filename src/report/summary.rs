@@ -123,6 +123,9 @@ pub struct AgentReport {
     pub cost_usd: f64,
     /// Agent id.
     pub id: String,
+    /// Its branch, commits, merge and conflicts (runs in worktrees).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<crate::journal::AgentGit>,
     /// Id of the agent's wave (`None` for an agent the plan does not name).
     pub wave: Option<String>,
     /// 1-based position of the agent's wave in the plan.
@@ -222,6 +225,12 @@ pub struct RunReport {
     pub waves: Vec<WaveReport>,
     /// Agents, in plan order (agents the plan does not name follow, by id).
     pub agents: Vec<AgentReport>,
+    /// The git workspace, for runs in worktrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<crate::workspace::WorkspaceInfo>,
+    /// Where `merge-all` landed the work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landed: Option<crate::journal::Landed>,
 }
 
 /// Builds the report of a run from its state. `now_ms` is the report time: it
@@ -257,6 +266,7 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
                 usage: a.map(|a| a.usage).unwrap_or_default(),
                 cost_usd: a.map_or(0.0, |a| a.cost_usd),
                 id: entry.id.to_string(),
+                git: a.and_then(|a| a.git.clone()),
                 wave: entry.wave.map(|(_, id)| id.to_string()),
                 wave_number: entry.wave.map(|(w, _)| w + 1),
                 outcome,
@@ -334,6 +344,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         totals,
         waves,
         agents,
+        workspace: state.workspace.clone(),
+        landed: state.landed.clone(),
     }
 }
 
@@ -486,11 +498,67 @@ fn usage_section(out: &mut String, report: &RunReport) {
     );
 }
 
+/// Branches, merges and conflicts of a run in worktrees.
+fn git_section(out: &mut String, report: &RunReport) {
+    let Some(ws) = &report.workspace else {
+        return;
+    };
+    let _ = writeln!(out, "## Git\n");
+    let _ = writeln!(
+        out,
+        "Base `{}` at `{}`; integration branch `{}`.",
+        ws.base_branch,
+        ws.base_commit.get(..10).unwrap_or(&ws.base_commit),
+        ws.integration_branch
+    );
+    match &report.landed {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "All work landed on `{}` at `{}`{}.\n",
+                l.base_branch,
+                l.commit.get(..10).unwrap_or(&l.commit),
+                if l.fast_forward {
+                    " (fast-forward)"
+                } else {
+                    ""
+                }
+            );
+        }
+        None => out.push('\n'),
+    }
+    let _ = writeln!(
+        out,
+        "| agent | branch | files changed | merged | conflict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for agent in &report.agents {
+        let Some(git) = &agent.git else {
+            continue;
+        };
+        let merged = git.merged.as_deref().map_or("no".to_string(), |m| {
+            format!("`{}`", m.get(..10).unwrap_or(m))
+        });
+        let conflict = git.conflict.as_ref().map_or(String::new(), |c| {
+            format!("{}: {}", c.kind.describe(), c.files.join(", "))
+        });
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {merged} | {conflict} |",
+            agent.id,
+            git.branch,
+            git.changed_files.len()
+        );
+    }
+    out.push('\n');
+}
+
 /// The report as markdown: a title with the run id and outcome, a totals line,
 /// a table per wave (agent | outcome | attempts | duration / estimate | last
 /// status), a section per failed or blocked agent with its errors as the
 /// seed's `[ERROR: ...]` blocks (`Impact:` computed from the plan), warnings
-/// (retries, completions without a marker) next steps, and token usage and cost when models were called.
+/// (retries, completions without a marker) next steps, and token usage and cost when models were called, and
+/// the git branches, merges and conflicts of a run in worktrees.
 pub fn report_markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let totals = &report.totals;
@@ -542,6 +610,7 @@ pub fn report_markdown(report: &RunReport) -> String {
     }
 
     usage_section(&mut out, report);
+    git_section(&mut out, report);
 
     let troubled: Vec<&AgentReport> = report
         .agents
