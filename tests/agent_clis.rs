@@ -215,6 +215,15 @@ fn assert_completed_with_a_session(ran: &Ran, file: &Path, expected: &str) {
         "{sessions:?}"
     );
     assert_eq!(sessions[0]["attempt"], 1);
+    assert_eq!(agent["sessionId"], sessions[0]["sessionId"], "{agent}");
+    assert!(agent["toolUses"].as_u64().unwrap_or(0) >= 1, "{agent}");
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ran.run_dir.join("status.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        status["agentStatus"][0]["sessionId"], sessions[0]["sessionId"],
+        "{status}"
+    );
     let tools = ran.events("AgentTools");
     assert_eq!(tools.len(), 1, "{}", ran.context());
     let statuses: Vec<String> = ran
