@@ -182,6 +182,26 @@ pub enum Event {
         /// How.
         outcome: RunOutcome,
     },
+    /// An agent CLI reported its session id (Claude Code, Codex, Gemini CLI),
+    /// with which the conversation can be found or resumed.
+    AgentSession {
+        /// Agent id.
+        agent: String,
+        /// The attempt that reported it, when known.
+        attempt: Option<u32>,
+        /// The CLI's session (thread) id.
+        session_id: String,
+    },
+    /// The tools an agent CLI used during one attempt, counted by name (one
+    /// event per attempt, written when it ends).
+    AgentTools {
+        /// Agent id.
+        agent: String,
+        /// The attempt, when known.
+        attempt: Option<u32>,
+        /// Uses per tool name.
+        uses: std::collections::BTreeMap<String, u32>,
+    },
     /// The run's git workspace: base and integration branches (journaled
     /// once, when the run starts; `resume` and `clean` find it here).
     WorkspaceOpened {
@@ -300,6 +320,8 @@ impl Event {
             | Event::AgentFinished { agent, .. }
             | Event::AgentRetrying { agent, .. }
             | Event::AgentBlocked { agent, .. }
+            | Event::AgentSession { agent, .. }
+            | Event::AgentTools { agent, .. }
             | Event::WorktreeReady { agent, .. }
             | Event::WorktreeCommitted { agent, .. }
             | Event::AgentMerged { agent, .. }
@@ -329,6 +351,8 @@ impl Event {
             Event::WaveFinished { .. } => "WaveFinished",
             Event::RunInterrupted { .. } => "RunInterrupted",
             Event::RunFinished { .. } => "RunFinished",
+            Event::AgentSession { .. } => "AgentSession",
+            Event::AgentTools { .. } => "AgentTools",
             Event::WorkspaceOpened { .. } => "WorkspaceOpened",
             Event::WorktreeReady { .. } => "WorktreeReady",
             Event::WorktreeCommitted { .. } => "WorktreeCommitted",
@@ -388,6 +412,8 @@ impl Event {
             | Event::WaveStarted { .. }
             | Event::WaveFinished { .. }
             | Event::RunFinished { .. }
+            | Event::AgentSession { .. }
+            | Event::AgentTools { .. }
             | Event::WorkspaceOpened { .. }
             | Event::WorktreeReady { .. }
             | Event::WorktreeCommitted { .. }

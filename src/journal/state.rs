@@ -79,6 +79,10 @@ pub struct AgentState {
     pub cost_usd: f64,
     /// Model requests whose price is unknown (their cost is not in `cost_usd`).
     pub unpriced_requests: u32,
+    /// The last session id an agent CLI reported.
+    pub session_id: Option<String>,
+    /// Tool uses by all its attempts (agent CLIs).
+    pub tool_uses: u32,
     /// Its git worktree and branch (runs with workspaces).
     pub git: Option<AgentGit>,
 }
@@ -151,6 +155,8 @@ impl AgentState {
             usage: crate::providers::Usage::default(),
             cost_usd: 0.0,
             unpriced_requests: 0,
+            session_id: None,
+            tool_uses: 0,
             git: None,
         }
     }
@@ -326,6 +332,13 @@ impl RunState {
                 }
             }
             Event::RunFinished { outcome } => self.outcome = Some(*outcome),
+            Event::AgentSession {
+                agent, session_id, ..
+            } => self.agent(agent).session_id = Some(session_id.clone()),
+            Event::AgentTools { agent, uses, .. } => {
+                let a = self.agent(agent);
+                a.tool_uses = a.tool_uses.saturating_add(uses.values().sum());
+            }
             Event::WorkspaceOpened { info } => self.workspace = Some(info.clone()),
             Event::WorktreeReady {
                 agent,
@@ -499,6 +512,34 @@ mod tests {
         assert_eq!(state.agents["B"].unpriced_requests, 1);
         assert_eq!(state.usage(), usage(157, 18));
         assert_eq!(state.cost_usd(), 0.75);
+    }
+
+    #[test]
+    fn keeps_the_last_session_id_and_counts_tool_uses() {
+        let session = |id: &str, attempt| Event::AgentSession {
+            agent: "A".into(),
+            attempt: Some(attempt),
+            session_id: id.into(),
+        };
+        let tools = |n| Event::AgentTools {
+            agent: "A".into(),
+            attempt: None,
+            uses: [("Write".to_string(), n), ("Bash".to_string(), 1)].into(),
+        };
+        let state = RunState::replay(&[
+            rec(1, session("s-1", 1)),
+            rec(2, tools(2)),
+            rec(3, session("s-2", 2)),
+            rec(4, tools(1)),
+        ]);
+        assert_eq!(state.agents["A"].session_id.as_deref(), Some("s-2"));
+        assert_eq!(state.agents["A"].tool_uses, 5);
+        // Stored as JSON with `type` and camelCase fields, like every event.
+        let json = serde_json::to_value(session("s-1", 1)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "AgentSession", "agent": "A", "attempt": 1, "sessionId": "s-1"})
+        );
     }
 
     #[test]

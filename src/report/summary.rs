@@ -121,6 +121,12 @@ pub struct AgentReport {
     /// USD spent on model requests with a known price (omitted when zero).
     #[serde(skip_serializing_if = "is_zero_cost", default)]
     pub cost_usd: f64,
+    /// The last session id its agent CLI reported (omitted when none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session_id: Option<String>,
+    /// Tool uses its agent CLI reported (omitted when zero).
+    #[serde(skip_serializing_if = "is_zero_count", default)]
+    pub tool_uses: u32,
     /// Agent id.
     pub id: String,
     /// Its branch, commits, merge and conflicts (runs in worktrees).
@@ -265,6 +271,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
             AgentReport {
                 usage: a.map(|a| a.usage).unwrap_or_default(),
                 cost_usd: a.map_or(0.0, |a| a.cost_usd),
+                session_id: a.and_then(|a| a.session_id.clone()),
+                tool_uses: a.map_or(0, |a| a.tool_uses),
                 id: entry.id.to_string(),
                 git: a.and_then(|a| a.git.clone()),
                 wave: entry.wave.map(|(_, id)| id.to_string()),
@@ -347,6 +355,10 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         workspace: state.workspace.clone(),
         landed: state.landed.clone(),
     }
+}
+
+fn is_zero_count(count: &u32) -> bool {
+    *count == 0
 }
 
 fn is_zero_cost(cost: &f64) -> bool {
