@@ -37,7 +37,7 @@ use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::workspace::{Access, Workspace};
-use crate::drivers::shell::{GroupGuard, SIGKILL, SIGTERM, output_pipe};
+use crate::drivers::process::{GroupGuard, SIGKILL, SIGTERM, output_pipe};
 use crate::protocol::{ProgressReport, ProtocolEvent, ReportedStatus};
 use crate::providers::types::{ToolCall, ToolResult, ToolSpec};
 

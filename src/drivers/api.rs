@@ -207,7 +207,7 @@ fn open_log(task: &AgentTask, model: &str) -> Transcript {
 }
 
 /// The first user message: the work, the scope, the previous failure.
-fn first_message(task: &AgentTask) -> String {
+pub(crate) fn first_message(task: &AgentTask) -> String {
     let agent = &task.agent;
     let mut text = format!(
         "You are agent {}. Your task:\n\n{}\n",

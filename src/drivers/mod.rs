@@ -6,9 +6,11 @@
 //! Every driver reads agent text with the one [`crate::protocol::MarkerParser`].
 
 pub mod api;
+pub mod cli;
 pub mod detect;
 pub mod generic;
 pub mod janitor;
+pub(crate) mod process;
 pub mod router;
 pub mod shell;
 pub mod transcript;
@@ -70,6 +72,17 @@ pub enum AgentOutput {
     Spawned {
         /// Process id of the agent's process (its process-group leader).
         pid: u32,
+    },
+    /// An agent CLI's session (thread) id.
+    Session {
+        /// The id.
+        id: String,
+    },
+    /// The tools an agent CLI used in the attempt, counted by name (sent once,
+    /// when the attempt ends).
+    Tools {
+        /// Uses per tool name.
+        uses: std::collections::BTreeMap<String, u32>,
     },
 }
 

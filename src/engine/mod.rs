@@ -594,6 +594,14 @@ impl Engine {
                             Message::Output(agent, AgentOutput::Usage { model, usage, cost_usd }) => {
                                 events.push(Event::AgentUsage { agent, model, usage, cost_usd });
                             }
+                            Message::Output(agent, AgentOutput::Session { id }) => {
+                                let attempt = self.state.agents.get(&agent).map(|a| a.attempt);
+                                events.push(Event::AgentSession { agent, attempt, session_id: id });
+                            }
+                            Message::Output(agent, AgentOutput::Tools { uses }) => {
+                                let attempt = self.state.agents.get(&agent).map(|a| a.attempt);
+                                events.push(Event::AgentTools { agent, attempt, uses });
+                            }
                             Message::Done(agent, attempt, result) => finished.push((agent, attempt, result)),
                         }
                     }

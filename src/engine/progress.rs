@@ -46,7 +46,10 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             format!("run {run_id} started ({} agents)", plan.agent_count())
         }
         Event::RunResumed => format!("run {} resumed", state.run_id),
-        Event::AgentUsage { .. } => return None,
+        Event::AgentUsage { .. } | Event::AgentTools { .. } => return None,
+        Event::AgentSession {
+            agent, session_id, ..
+        } => format!("{agent} session {session_id}"),
         Event::RunBudgetExceeded {
             spent_usd,
             budget_usd,

@@ -182,6 +182,26 @@ pub enum Event {
         /// How.
         outcome: RunOutcome,
     },
+    /// An agent CLI reported its session id (Claude Code, Codex, Gemini CLI),
+    /// with which the conversation can be found or resumed.
+    AgentSession {
+        /// Agent id.
+        agent: String,
+        /// The attempt that reported it, when known.
+        attempt: Option<u32>,
+        /// The CLI's session (thread) id.
+        session_id: String,
+    },
+    /// The tools an agent CLI used during one attempt, counted by name (one
+    /// event per attempt, written when it ends).
+    AgentTools {
+        /// Agent id.
+        agent: String,
+        /// The attempt, when known.
+        attempt: Option<u32>,
+        /// Uses per tool name.
+        uses: std::collections::BTreeMap<String, u32>,
+    },
 }
 
 impl Event {
@@ -196,7 +216,9 @@ impl Event {
             | Event::AgentUsage { agent, .. }
             | Event::AgentFinished { agent, .. }
             | Event::AgentRetrying { agent, .. }
-            | Event::AgentBlocked { agent, .. } => Some(agent),
+            | Event::AgentBlocked { agent, .. }
+            | Event::AgentSession { agent, .. }
+            | Event::AgentTools { agent, .. } => Some(agent),
             _ => None,
         }
     }
@@ -220,6 +242,8 @@ impl Event {
             Event::WaveFinished { .. } => "WaveFinished",
             Event::RunInterrupted { .. } => "RunInterrupted",
             Event::RunFinished { .. } => "RunFinished",
+            Event::AgentSession { .. } => "AgentSession",
+            Event::AgentTools { .. } => "AgentTools",
         }
     }
 }
@@ -265,7 +289,9 @@ impl Event {
             | Event::RunBudgetExceeded { .. }
             | Event::WaveStarted { .. }
             | Event::WaveFinished { .. }
-            | Event::RunFinished { .. } => PhaseScope::None,
+            | Event::RunFinished { .. }
+            | Event::AgentSession { .. }
+            | Event::AgentTools { .. } => PhaseScope::None,
         }
     }
 }

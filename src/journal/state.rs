@@ -79,6 +79,10 @@ pub struct AgentState {
     pub cost_usd: f64,
     /// Model requests whose price is unknown (their cost is not in `cost_usd`).
     pub unpriced_requests: u32,
+    /// The last session id an agent CLI reported.
+    pub session_id: Option<String>,
+    /// Tool uses by all its attempts (agent CLIs).
+    pub tool_uses: u32,
 }
 
 impl AgentState {
@@ -103,6 +107,8 @@ impl AgentState {
             usage: crate::providers::Usage::default(),
             cost_usd: 0.0,
             unpriced_requests: 0,
+            session_id: None,
+            tool_uses: 0,
         }
     }
 }
@@ -273,6 +279,13 @@ impl RunState {
                 }
             }
             Event::RunFinished { outcome } => self.outcome = Some(*outcome),
+            Event::AgentSession {
+                agent, session_id, ..
+            } => self.agent(agent).session_id = Some(session_id.clone()),
+            Event::AgentTools { agent, uses, .. } => {
+                let a = self.agent(agent);
+                a.tool_uses = a.tool_uses.saturating_add(uses.values().sum());
+            }
         }
     }
 

@@ -58,6 +58,8 @@ pub mod fields {
         "budgetUsd",
         "maxTurns",
         "env",
+        "permissions",
+        "cliArgs",
     ];
     /// Coordination-rule members.
     pub const RULES: &[&str] = &["conflictHandling", "progressReporting", "failureStrategy"];
@@ -515,6 +517,8 @@ impl Decoder {
             budget_usd: None,
             max_turns: None,
             env: BTreeMap::new(),
+            permissions: None,
+            cli_args: Vec::new(),
         };
         let Some(mut obj) = self.object(node, path) else {
             return agent;
@@ -566,6 +570,12 @@ impl Decoder {
         }
         if let Some((n, p)) = self.take(&mut obj, "env") {
             agent.env = self.map(n, &p, |d, _, n, p| d.string(n, p));
+        }
+        if let Some((n, p)) = self.take(&mut obj, "permissions") {
+            agent.permissions = self.enumeration(n, &p);
+        }
+        if let Some((n, p)) = self.take(&mut obj, "cliArgs") {
+            agent.cli_args = self.string_list(n, &p);
         }
         self.finish(obj, fields::AGENT);
         agent

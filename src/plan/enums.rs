@@ -271,6 +271,21 @@ plan_enum! {
     }
 }
 
+plan_enum! {
+    /// What an agent CLI may do without asking (extension `permissions`), mapped
+    /// to each CLI's own permission or sandbox mode (see `crate::drivers::cli`).
+    #[derive(Default)]
+    Permissions {
+        /// Edit files in its working directory without asking (the default).
+        #[default]
+        WorkspaceWrite => "workspace-write",
+        /// Read and plan only: no edits, no commands that change anything.
+        ReadOnly => "read-only",
+        /// Everything, without asking and without a sandbox.
+        FullAccess => "full-access",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

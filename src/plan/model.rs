@@ -17,7 +17,7 @@ pub use super::duration::{PlanDuration, ProgressReporting};
 use super::enums::string_serde;
 pub use super::enums::{
     ConflictHandling, DriverKind, ExecutionMode, FailureAction, FailureStrategy, GateParser,
-    Platform,
+    Permissions, Platform,
 };
 
 /// A whole execution plan.
@@ -131,6 +131,14 @@ pub struct Agent {
     /// Extra environment variables for the agent's process (extension).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// What an agent CLI may do without asking (extension; default
+    /// `workspace-write`; ignored by the other drivers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    /// Extra arguments appended verbatim to an agent CLI's command line
+    /// (extension; an argv list, never a shell string; ignored by the other drivers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cli_args: Vec<String>,
 }
 
 impl Agent {

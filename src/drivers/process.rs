@@ -1,0 +1,615 @@
+//! Supervising one agent process: the machinery shared by the `shell` driver
+//! and the agent-CLI drivers ([`super::cli`]).
+//!
+//! [`supervise`] starts a program as the leader of its own process group
+//! (registered with the [`super::janitor`]), stdin on `/dev/null`, in the
+//! agent's working directory, with the orchestrator's environment plus the
+//! given variables and the janitor's tag. Its output is read in chunks of up
+//! to 64 KiB and appended to `<agent_dir>/output.log` after a `==> attempt N:
+//! <command> <==` header (the folder, the file and the header are written
+//! when the first output arrives, so a silent attempt leaves no trace), and
+//! each chunk is handed to a [`PipeSink`] of the caller (markers, JSON
+//! events, a tail). stdout and stderr either share one pipe ([`Streams::Combined`],
+//! as with `2>&1`) or have one each ([`Streams::Separate`]).
+//!
+//! The attempt ends when the leader exits (the readers then get
+//! [`AgentTask::kill_grace`] to reach end of file), at
+//! [`AgentTask::timeout`], when nothing was read for
+//! [`AgentTask::stall_timeout`], or when `cancel` fires. In the last three
+//! cases the group gets SIGTERM, `kill_grace` to exit, then SIGKILL; in every
+//! case a final SIGKILL to the group once the attempt is over, so nothing left
+//! in it outlives the attempt. If the future is dropped mid-attempt, a guard
+//! kills the group.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::{AgentOutput, AgentTask};
+
+/// Size of one read from a pipe.
+const READ_BUF_BYTES: usize = 64 * 1024;
+/// Bytes of output kept in memory for a [`Tail`].
+pub(crate) const TAIL_BYTES: usize = 16 * 1024;
+/// Most lines in a rendered [`Tail`].
+pub(crate) const TAIL_LINES: usize = 50;
+/// Chunks queued for the log writer before the readers wait for it.
+const LOG_QUEUE_CHUNKS: usize = 16;
+/// After the final SIGKILL, how long the readers may still drain the pipes.
+const POST_KILL_DRAIN: Duration = Duration::from_millis(250);
+/// After SIGKILL, how long to wait for the leader to be reaped.
+const REAP_LIMIT: Duration = Duration::from_secs(5);
+/// Name of the output log in the agent's directory.
+pub const OUTPUT_LOG: &str = "output.log";
+
+/// `SIGTERM` (15 on every Linux architecture).
+pub(crate) const SIGTERM: i32 = 15;
+/// `SIGKILL` (9 everywhere).
+pub(crate) const SIGKILL: i32 = 9;
+
+/// Why the supervisor stopped the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// [`AgentTask::timeout`] elapsed.
+    TimedOut,
+    /// Nothing was read for [`AgentTask::stall_timeout`].
+    Stalled,
+    /// `cancel` fired.
+    Cancelled,
+}
+
+/// Takes what one pipe delivers. Runs on the pipe's reader task.
+pub(crate) trait PipeSink: Send + 'static {
+    /// One chunk as read (any size, any boundary; already queued for the log).
+    fn chunk(&mut self, bytes: &[u8]);
+    /// The pipe reached its end (or reading stopped).
+    fn end(&mut self);
+}
+
+/// Where the child's stdout and stderr go.
+pub(crate) enum Streams {
+    /// One pipe for both, as with `2>&1`: the log shows them interleaved as written.
+    Combined(Box<dyn PipeSink>),
+    /// A pipe each.
+    Separate {
+        /// Takes stdout.
+        stdout: Box<dyn PipeSink>,
+        /// Takes stderr.
+        stderr: Box<dyn PipeSink>,
+    },
+}
+
+/// The program to supervise.
+pub(crate) struct ProcessSpec {
+    /// Program (a path, or a name looked up on PATH).
+    pub(crate) program: std::ffi::OsString,
+    /// Arguments, passed as they are (never through a shell).
+    pub(crate) args: Vec<std::ffi::OsString>,
+    /// Variables added to the orchestrator's environment.
+    pub(crate) env: Vec<(String, std::ffi::OsString)>,
+    /// The command as shown in the log header and in errors (no secrets).
+    pub(crate) display: String,
+}
+
+/// How a supervised process ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It exited by itself.
+    Exited(ExitStatus),
+    /// Waiting for it failed.
+    WaitFailed(std::io::Error),
+    /// The supervisor stopped it.
+    Stopped(Stop),
+}
+
+/// The end of a supervised process and what kept output out of its log.
+#[derive(Debug)]
+pub(crate) struct Supervised {
+    /// How it ended.
+    pub(crate) ended: Ended,
+    /// Why output could not be logged, as a line for the tail (`(output log …: …)`).
+    pub(crate) log_error: Option<String>,
+}
+
+/// Checks that the agent's working directory exists and is a folder.
+pub(crate) fn check_workdir(task: &AgentTask) -> Result<(), String> {
+    let agent_id = &task.agent.agent_id;
+    match std::fs::metadata(&task.workdir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "working directory {} of agent {agent_id} is not a directory",
+            task.workdir.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "working directory {} of agent {agent_id} does not exist",
+            task.workdir.display()
+        )),
+        Err(e) => Err(format!(
+            "working directory {} of agent {agent_id} is not usable: {e}",
+            task.workdir.display()
+        )),
+    }
+}
+
+/// The variables every agent process gets: `LLMO_AGENT_ID`,
+/// `LLMO_WORK_DESCRIPTION`, `LLMO_ATTEMPT`, `LLMO_RETRY_CONTEXT` (empty when
+/// there is none), `LLMO_RUN_DIR`, then the agent's `env` from the plan.
+pub(crate) fn agent_environment(task: &AgentTask) -> Vec<(String, std::ffi::OsString)> {
+    let mut env: Vec<(String, std::ffi::OsString)> = vec![
+        ("LLMO_AGENT_ID".into(), task.agent.agent_id.clone().into()),
+        (
+            "LLMO_WORK_DESCRIPTION".into(),
+            task.agent.work_description.clone().into(),
+        ),
+        ("LLMO_ATTEMPT".into(), task.attempt.to_string().into()),
+        (
+            "LLMO_RETRY_CONTEXT".into(),
+            task.retry_context.clone().unwrap_or_default().into(),
+        ),
+        ("LLMO_RUN_DIR".into(), task.run_dir.clone().into_os_string()),
+    ];
+    env.extend(
+        task.agent
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), std::ffi::OsString::from(v))),
+    );
+    env
+}
+
+/// Runs `spec` for one attempt of `task` (see the module documentation).
+/// `Err` when the process could not start (the reason is also written to the log).
+pub(crate) async fn supervise(
+    task: &AgentTask,
+    spec: ProcessSpec,
+    streams: Streams,
+    output: &mpsc::UnboundedSender<AgentOutput>,
+    cancel: &CancellationToken,
+) -> Result<Supervised, String> {
+    check_workdir(task)?;
+    let header = format!("==> attempt {}: {} <==\n", task.attempt, spec.display);
+    let log_path = task.agent_dir.join(OUTPUT_LOG);
+    // The log (and the agent's folder) is created when there is something to
+    // write: an agent that prints nothing leaves no empty log behind.
+    let log = Arc::new(LogSink::new(task.agent_dir.clone(), header));
+
+    let (stdout_pipe, stderr_pipe, stdout_sink, stderr_sink) = match streams {
+        Streams::Combined(sink) => {
+            let (reader, writers) =
+                output_pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
+            (writers.stdout, writers.stderr, (reader, sink), None)
+        }
+        Streams::Separate { stdout, stderr } => {
+            let (out_reader, out_writer) =
+                std::io::pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
+            let (err_reader, err_writer) =
+                std::io::pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
+            (
+                Stdio::from(out_writer),
+                Stdio::from(err_writer),
+                (out_reader, stdout),
+                Some((err_reader, stderr)),
+            )
+        }
+    };
+    let mut wrap = CommandWrap::with_new(&spec.program, |c| {
+        c.args(&spec.args)
+            .current_dir(&task.workdir)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(super::janitor::TAG_VARIABLE, super::janitor::instance_tag())
+            .stdin(Stdio::null())
+            .stdout(stdout_pipe)
+            .stderr(stderr_pipe);
+    });
+    wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let spawned = wrap.spawn();
+    // The command holds the parent's copies of the pipes' write ends: close
+    // them, or the readers would never see end of file.
+    drop(wrap);
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let reason = format!("cannot start `{}`: {e}", spec.display);
+            log.append_note(&format!("==> {reason} <==\n"));
+            return Err(reason);
+        }
+    };
+    let mut guard = GroupGuard::new(child);
+    if let Some(pid) = guard.child.id() {
+        let _ = output.send(AgentOutput::Spawned { pid });
+    }
+
+    // Readers and the log writer.
+    let base = Instant::now();
+    let last_output = Arc::new(AtomicU64::new(0));
+    let stop_reading = CancellationToken::new();
+    let mut readers = JoinSet::new();
+    for (pipe, mut sink) in std::iter::once(stdout_sink).chain(stderr_sink) {
+        match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(pipe)) {
+            Ok(pipe) => {
+                readers.spawn(read_pipe(Reader {
+                    pipe: Box::new(pipe),
+                    log: Arc::clone(&log),
+                    sink,
+                    last_output: Arc::clone(&last_output),
+                    base,
+                    stop: stop_reading.clone(),
+                }));
+            }
+            Err(e) => {
+                sink.chunk(format!("(cannot read the output pipe: {e})\n").as_bytes());
+                sink.end();
+            }
+        }
+    }
+
+    // Wait for the leader to exit or for a reason to stop it.
+    let timeout_deadline = task.timeout.map(|t| base + t);
+    let ended: Result<std::io::Result<ExitStatus>, Stop> = {
+        let mut wait = guard.child.wait();
+        loop {
+            let stall_deadline = task.stall_timeout.map(|stall| {
+                base + Duration::from_millis(last_output.load(Ordering::Relaxed)) + stall
+            });
+            tokio::select! {
+                biased;
+                status = &mut wait => break Ok(status),
+                () = cancel.cancelled() => break Err(Stop::Cancelled),
+                () = sleep_until_opt(timeout_deadline) => break Err(Stop::TimedOut),
+                () = sleep_until_opt(stall_deadline) => {
+                    let idle = base.elapsed().saturating_sub(Duration::from_millis(
+                        last_output.load(Ordering::Relaxed),
+                    ));
+                    if task.stall_timeout.is_some_and(|stall| idle >= stall) {
+                        break Err(Stop::Stalled);
+                    }
+                }
+            }
+        }
+    };
+
+    let ended = match ended {
+        Ok(status) => {
+            // Exited by itself: background holders of the pipes get the grace.
+            let drained = drain(&mut readers, task.kill_grace).await;
+            guard.signal_group(SIGKILL);
+            if !drained {
+                finish_readers(&mut readers, &stop_reading).await;
+            }
+            match status {
+                Ok(status) => Ended::Exited(status),
+                Err(e) => Ended::WaitFailed(e),
+            }
+        }
+        Err(stop) => {
+            guard.signal_group(SIGTERM);
+            let grace_end = Instant::now() + task.kill_grace;
+            let exited = timeout_at(grace_end, guard.child.wait()).await.is_ok();
+            let drained = timeout_at(grace_end, drain(&mut readers, task.kill_grace))
+                .await
+                .unwrap_or(false);
+            guard.signal_group(SIGKILL);
+            if !exited {
+                let _ = timeout(REAP_LIMIT, guard.child.wait()).await;
+            }
+            if !drained {
+                finish_readers(&mut readers, &stop_reading).await;
+            }
+            Ended::Stopped(stop)
+        }
+    };
+    guard.armed = false;
+    let log_error = log
+        .finish()
+        .await
+        .map(|e| format!("\n(output log {}: {e})\n", log_path.display()));
+    Ok(Supervised { ended, log_error })
+}
+
+/// The last [`TAIL_BYTES`] bytes of output.
+#[derive(Default)]
+pub(crate) struct Tail {
+    pub(crate) bytes: VecDeque<u8>,
+}
+
+impl Tail {
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        if chunk.len() >= TAIL_BYTES {
+            self.bytes.clear();
+            self.bytes.extend(&chunk[chunk.len() - TAIL_BYTES..]);
+            return;
+        }
+        let overflow = (self.bytes.len() + chunk.len()).saturating_sub(TAIL_BYTES);
+        self.bytes.drain(..overflow);
+        self.bytes.extend(chunk);
+    }
+
+    /// The tail as text: lossy UTF-8, at most [`TAIL_LINES`] lines.
+    pub(crate) fn render(&self) -> String {
+        let (a, b) = self.bytes.as_slices();
+        let mut bytes = Vec::with_capacity(a.len() + b.len());
+        bytes.extend_from_slice(a);
+        bytes.extend_from_slice(b);
+        let text = String::from_utf8_lossy(&bytes);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let start = body
+            .rmatch_indices('\n')
+            .nth(TAIL_LINES - 1)
+            .map_or(0, |(i, _)| i + 1);
+        text[start..].to_string()
+    }
+}
+/// Kills the process group with SIGKILL when dropped while armed, so nothing
+/// survives when the driver's future is dropped mid-attempt.
+/// Shared with the agent loop's `run_command`.
+pub(crate) struct GroupGuard {
+    pub(crate) child: Box<dyn ChildWrapper>,
+    /// While true, dropping the guard kills the group.
+    pub(crate) armed: bool,
+    /// The group id registered with the [`super::janitor`], unregistered on drop.
+    registered: Option<u32>,
+}
+
+impl GroupGuard {
+    /// Guards a freshly spawned group leader and registers its group with the janitor.
+    pub(crate) fn new(child: Box<dyn ChildWrapper>) -> Self {
+        let registered = child.id();
+        if let Some(pid) = registered {
+            // The janitor kills this group if the orchestrator dies without cleaning up.
+            super::janitor::register(pid);
+        }
+        Self {
+            child,
+            armed: true,
+            registered,
+        }
+    }
+
+    /// Sends `signal` to the whole group; errors (the group is gone) are ignored.
+    pub(crate) fn signal_group(&self, signal: i32) {
+        let _ = self.child.signal(signal);
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.signal_group(SIGKILL);
+        }
+        if let Some(pgid) = self.registered.take() {
+            super::janitor::unregister(pgid);
+        }
+    }
+}
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for every reader to finish, at most `within`; true when they all did.
+async fn drain(readers: &mut JoinSet<()>, within: Duration) -> bool {
+    timeout(within, async {
+        while readers.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok()
+}
+
+/// After the final SIGKILL: lets the readers take what is left in the pipes,
+/// then stops them (a process outside the group may still hold a pipe open).
+async fn finish_readers(readers: &mut JoinSet<()>, stop: &CancellationToken) {
+    if !drain(readers, POST_KILL_DRAIN).await {
+        stop.cancel();
+        while readers.join_next().await.is_some() {}
+    }
+}
+
+/// The write end of the output pipe, once for stdout and once for stderr.
+pub(crate) struct PipeWriters {
+    /// For the child's stdout.
+    pub(crate) stdout: Stdio,
+    /// For the child's stderr.
+    pub(crate) stderr: Stdio,
+}
+
+/// A pipe for a child's stdout and stderr together (close-on-exec on our side).
+pub(crate) fn output_pipe() -> std::io::Result<(std::io::PipeReader, PipeWriters)> {
+    let (reader, writer) = std::io::pipe()?;
+    let stderr = writer.try_clone()?;
+    Ok((
+        reader,
+        PipeWriters {
+            stdout: Stdio::from(writer),
+            stderr: Stdio::from(stderr),
+        },
+    ))
+}
+
+/// Creates the agent directory, opens the log for appending and writes the header.
+fn open_log(agent_dir: &Path, header: &str) -> std::io::Result<File> {
+    std::fs::create_dir_all(agent_dir)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(agent_dir.join(OUTPUT_LOG))?;
+    file.write_all(header.as_bytes())?;
+    Ok(file)
+}
+
+/// The output log, shared by the pipe readers. The file (after its header
+/// line) and its writer (a blocking task fed through a bounded queue) come
+/// into being with the first chunk of output, so an agent that prints nothing
+/// costs neither a file nor a writer.
+struct LogSink {
+    state: Mutex<LogState>,
+}
+
+enum LogState {
+    /// No output yet: where the log goes and its header line.
+    Unopened(std::path::PathBuf, String),
+    /// The writer runs: the queue's sender and the writer's handle.
+    Writing(
+        mpsc::Sender<Vec<u8>>,
+        tokio::task::JoinHandle<Option<std::io::Error>>,
+    ),
+    /// The log could not be opened; output is not logged.
+    Unwritable(std::io::Error),
+    /// [`LogSink::finish`] ran.
+    Finished,
+}
+
+impl LogSink {
+    fn new(agent_dir: std::path::PathBuf, header: String) -> Self {
+        Self {
+            state: Mutex::new(LogState::Unopened(agent_dir, header)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the header and `note` to the log directly (no writer runs yet).
+    fn append_note(&self, note: &str) {
+        if let LogState::Unopened(dir, header) = &*self.lock()
+            && let Ok(mut file) = open_log(dir, header)
+        {
+            let _ = file.write_all(note.as_bytes());
+        }
+    }
+
+    /// A sender into the writer's queue, opening the log and starting the
+    /// writer if needed; `None` when the log cannot be written.
+    fn sender(&self) -> Option<mpsc::Sender<Vec<u8>>> {
+        let mut state = self.lock();
+        match std::mem::replace(&mut *state, LogState::Finished) {
+            LogState::Unopened(dir, header) => match open_log(&dir, &header) {
+                Ok(file) => {
+                    let (tx, rx) = mpsc::channel::<Vec<u8>>(LOG_QUEUE_CHUNKS);
+                    let writer = tokio::task::spawn_blocking(move || write_log(file, rx));
+                    *state = LogState::Writing(tx.clone(), writer);
+                    Some(tx)
+                }
+                Err(e) => {
+                    *state = LogState::Unwritable(e);
+                    None
+                }
+            },
+            LogState::Writing(tx, writer) => {
+                let sender = tx.clone();
+                *state = LogState::Writing(tx, writer);
+                Some(sender)
+            }
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+
+    /// After every reader is done: closes the queue, waits for the writer and
+    /// returns the error that kept output out of the log, if any.
+    async fn finish(&self) -> Option<std::io::Error> {
+        let state = std::mem::replace(&mut *self.lock(), LogState::Finished);
+        match state {
+            LogState::Unopened(..) | LogState::Finished => None,
+            LogState::Unwritable(e) => Some(e),
+            LogState::Writing(tx, writer) => {
+                drop(tx);
+                writer.await.ok().flatten()
+            }
+        }
+    }
+}
+
+/// The log writer: appends chunks until every reader is gone. After a write
+/// error it keeps taking chunks (so the readers never block) and returns the error.
+fn write_log(mut file: File, mut chunks: mpsc::Receiver<Vec<u8>>) -> Option<std::io::Error> {
+    let mut error = None;
+    let mut ends_with_newline = true;
+    while let Some(chunk) = chunks.blocking_recv() {
+        if error.is_some() || chunk.is_empty() {
+            continue;
+        }
+        match file.write_all(&chunk) {
+            Ok(()) => ends_with_newline = chunk.ends_with(b"\n"),
+            Err(e) => error = Some(e),
+        }
+    }
+    if error.is_none() && !ends_with_newline {
+        // The next attempt's header starts on its own line.
+        error = file.write_all(b"\n").err();
+    }
+    error
+}
+/// One pipe's reader.
+struct Reader {
+    pipe: Box<dyn AsyncRead + Send + Unpin>,
+    log: Arc<LogSink>,
+    sink: Box<dyn PipeSink>,
+    /// Milliseconds after `base` of the last output on any pipe.
+    last_output: Arc<AtomicU64>,
+    base: Instant,
+    stop: CancellationToken,
+}
+
+/// Reads a pipe to its end (or until told to stop): log, sink, watchdog.
+async fn read_pipe(reader: Reader) {
+    let Reader {
+        mut pipe,
+        log,
+        mut sink,
+        last_output,
+        base,
+        stop,
+    } = reader;
+    // Filled with `read_buf`, which appends to the spare capacity: no zeroing.
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_BUF_BYTES);
+    let mut log_tx: Option<mpsc::Sender<Vec<u8>>> = None;
+    loop {
+        let n = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            read = { buf.clear(); pipe.read_buf(&mut buf) } => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        let millis = u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last_output.fetch_max(millis, Ordering::Relaxed);
+        let chunk = &buf[..n];
+        sink.chunk(chunk);
+        // The writer takes chunks until every reader is gone, so a failed
+        // send cannot happen; waiting here is the backpressure of a slow disk.
+        if log_tx.is_none() {
+            log_tx = log.sender();
+        }
+        let Some(tx) = &log_tx else { continue };
+        let stopped = tokio::select! {
+            biased;
+            () = stop.cancelled() => true,
+            _ = tx.send(chunk.to_vec()) => false,
+        };
+        if stopped {
+            break;
+        }
+    }
+    sink.end();
+}
