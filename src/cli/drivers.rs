@@ -7,9 +7,13 @@
 //! OpenAI-compatible server (Chat Completions) with the text tool protocol,
 //! `auto` → what `doctor` would choose. Each API driver uses the agent loop;
 //! keys and base URLs come from the environment only (see
-//! [`crate::providers::ProviderConfig`]). The agent CLIs (Claude Code, Codex,
-//! Gemini CLI, aider, opencode) are not drivers of this version yet: a plan
-//! that needs them is refused before anything runs. `generic` writes each
+//! [`crate::providers::ProviderConfig`]). An agent with `driver: aider` or
+//! `driver: opencode` runs that CLI against the OpenAI-compatible server
+//! (`OPENAI_BASE_URL`, else `OLLAMA_HOST`; see [`crate::drivers::cli::aider`]
+//! and [`crate::drivers::cli::opencode`]); a missing CLI refuses the plan
+//! before anything runs. The other agent CLIs (Claude Code, Codex, Gemini
+//! CLI) are not drivers of this version yet: a plan that needs them is
+//! refused before anything runs. `generic` writes each
 //! agent's instructions for a person and waits for `ingest` (see
 //! [`crate::drivers::generic`]).
 
@@ -19,6 +23,7 @@ use std::sync::Arc;
 use super::common::CliError;
 use crate::drivers::Driver;
 use crate::drivers::api::ApiDriver;
+use crate::drivers::cli::{CliDriver, CliFlavor, aider, find_program, opencode};
 use crate::drivers::router::DriverSet;
 use crate::drivers::shell::ShellDriver;
 use crate::plan::{Agent, DriverKind, Plan, Platform};
@@ -147,6 +152,26 @@ fn price_table(file: Option<&std::path::Path>) -> Result<PriceTable, CliError> {
     Ok(table.with_overrides(overrides))
 }
 
+/// An agent-CLI driver for `flavor`, or why its program cannot be found.
+fn cli_driver(
+    flavor: Arc<dyn CliFlavor>,
+    prices: &Arc<PriceTable>,
+) -> Result<Arc<dyn Driver>, String> {
+    let program = find_program(flavor.as_ref()).ok_or_else(|| {
+        format!(
+            "{} is not installed: no `{}` on PATH (or set {} to its path)",
+            flavor.name(),
+            flavor.program(),
+            flavor.program_variable()
+        )
+    })?;
+    Ok(Arc::new(CliDriver::new(
+        flavor,
+        program,
+        Some(Arc::clone(prices)),
+    )))
+}
+
 fn make(
     kind: DriverKind,
     prices: &Arc<PriceTable>,
@@ -165,6 +190,8 @@ fn make(
     let provider: Arc<dyn ChatProvider> = match kind {
         DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
         DriverKind::Generic => return Ok(Arc::new(crate::drivers::generic::GenericDriver)),
+        DriverKind::Aider => return cli_driver(Arc::new(aider::Aider), prices),
+        DriverKind::Opencode => return cli_driver(Arc::new(opencode::Opencode), prices),
         DriverKind::Anthropic => Arc::new(
             AnthropicClient::new(limited(ProviderConfig::anthropic_from_env()))
                 .map_err(|e| e.to_string())?,
