@@ -353,7 +353,8 @@ async fn aider_applies_a_whole_file_edit_against_the_scripted_server() {
     let script = Script::from_json(
         &serde_json::json!({"agents": {
             "AD_AGENT": {"turns": [{"text":
-                "Creating the file.\n\nhello.txt\n```\nhello from aider\n```\n\n[STATUS: COMPLETE] wrote hello.txt\n"}]},
+                "Creating the file.\n\nhello.txt\n```\nhello from aider\n```\n\n[STATUS: COMPLETE] wrote hello.txt\n",
+                "usage": {"inputTokens": 1234, "outputTokens": 56}}]},
         }})
         .to_string(),
     )
@@ -423,13 +424,10 @@ async fn aider_applies_a_whole_file_edit_against_the_scripted_server() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|e| e["event"] == "message_send")
         .unwrap_or_else(|| panic!("no message_send event in {log}"));
-    assert!(sent["properties"]["prompt_tokens"].as_u64().unwrap_or(0) > 0);
-    assert!(
-        sent["properties"]["completion_tokens"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0
-    );
+    // The scripted turn answered (aider's few-shot example turns before the
+    // task are not counted as the agent's), with its usage.
+    assert_eq!(sent["properties"]["prompt_tokens"], 1234, "{log}");
+    assert_eq!(sent["properties"]["completion_tokens"], 56, "{log}");
     assert!(sent["properties"]["cost"].as_f64().unwrap_or(0.0) > 0.0);
     assert!(!server.requests().is_empty());
 }
