@@ -79,6 +79,10 @@ async fn run_with(
         .env_remove("OPENAI_API_KEY")
         .env_remove("GEMINI_API_KEY")
         .env_remove("GOOGLE_API_KEY")
+        // The platforms must use their APIs here, even where the agent CLIs are installed.
+        .env("LLMO_CLAUDE_BIN", "/nonexistent/claude")
+        .env("LLMO_CODEX_BIN", "/nonexistent/codex")
+        .env("LLMO_GEMINI_BIN", "/nonexistent/gemini")
         .args(["run", "--plan"])
         .arg(&plan)
         .args(["--run-dir", "runs", "--retry-base", "50ms"])

@@ -2,20 +2,22 @@
 //!
 //! For each agent: its `driver` when set; else `shell` when it has a
 //! `command`; else its platform (the agent's `platform`, else `--platform`,
-//! else the plan's): `claude` → the Anthropic Messages API, `gpt` → the
-//! OpenAI Responses API, `gemini` → the Gemini API, `open-source` → an
-//! OpenAI-compatible server (Chat Completions) with the text tool protocol,
-//! `auto` → what `doctor` would choose. Each API driver uses the agent loop;
-//! keys and base URLs come from the environment only (see
-//! [`crate::providers::ProviderConfig`]). An agent with `driver: aider` or
-//! `driver: opencode` runs that CLI against the OpenAI-compatible server
-//! (`OPENAI_BASE_URL`, else `OLLAMA_HOST`; see [`crate::drivers::cli::aider`]
-//! and [`crate::drivers::cli::opencode`]); a missing CLI refuses the plan
-//! before anything runs. The other agent CLIs (Claude Code, Codex, Gemini
-//! CLI) are not drivers of this version yet: a plan that needs them is
-//! refused before anything runs. `generic` writes each
-//! agent's instructions for a person and waits for `ingest` (see
-//! [`crate::drivers::generic`]).
+//! else the plan's): `claude` → the Claude Code CLI when it is installed
+//! (`LLMO_CLAUDE_BIN`, else `claude` on PATH), else the Anthropic Messages
+//! API; `gpt` → the Codex CLI (`LLMO_CODEX_BIN`, `codex`), else the OpenAI
+//! Responses API; `gemini` → the Gemini CLI (`LLMO_GEMINI_BIN`, `gemini`),
+//! else the Gemini API (always the API with `--batch-size`, which only the
+//! API can batch); `open-source` → an OpenAI-compatible server (Chat
+//! Completions) with the text tool protocol; `auto` → what `doctor` would
+//! choose. An explicit `driver` (`anthropic`, `claude-code`, …) is never
+//! replaced. Each API driver uses the agent loop; keys and base URLs come
+//! from the environment only (see [`crate::providers::ProviderConfig`]); the
+//! agent CLIs are described in [`crate::drivers::cli`]. aider and opencode
+//! run only for an agent that sets `driver: aider|opencode` (against the
+//! OpenAI-compatible server of `OPENAI_BASE_URL`, else `OLLAMA_HOST`; see
+//! [`crate::drivers::cli::aider`] and [`crate::drivers::cli::opencode`]).
+//! `generic` writes each agent's instructions for a person and waits for
+//! `ingest` (see [`crate::drivers::generic`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use super::common::CliError;
 use crate::drivers::Driver;
 use crate::drivers::api::ApiDriver;
-use crate::drivers::cli::{CliDriver, CliFlavor, aider, find_program, opencode};
+use crate::drivers::cli::{CliDriver, CliFlavor};
 use crate::drivers::router::DriverSet;
 use crate::drivers::shell::ShellDriver;
 use crate::plan::{Agent, DriverKind, Plan, Platform};
@@ -43,8 +45,34 @@ fn default_model(kind: DriverKind) -> &'static str {
     }
 }
 
-/// The driver kind that runs `agent`.
-pub fn driver_kind(agent: &Agent, platform: Platform, auto: impl Fn() -> Platform) -> DriverKind {
+/// The CLI flavour of a driver kind, if it is an agent CLI this version drives.
+pub fn cli_flavor(kind: DriverKind) -> Option<Arc<dyn CliFlavor>> {
+    use crate::drivers::cli::{
+        aider::Aider, claude::ClaudeCode, codex::Codex, gemini::GeminiCli, opencode::Opencode,
+    };
+    match kind {
+        DriverKind::ClaudeCode => Some(Arc::new(ClaudeCode)),
+        DriverKind::Codex => Some(Arc::new(Codex)),
+        DriverKind::GeminiCli => Some(Arc::new(GeminiCli)),
+        DriverKind::Aider => Some(Arc::new(Aider)),
+        DriverKind::Opencode => Some(Arc::new(Opencode)),
+        _ => None,
+    }
+}
+
+/// True when the agent CLI of `kind` is installed (see [`crate::drivers::cli::find_program`]).
+pub fn cli_installed(kind: DriverKind) -> bool {
+    cli_flavor(kind).is_some_and(|f| crate::drivers::cli::find_program(f.as_ref()).is_some())
+}
+
+/// The driver kind that runs `agent`. `installed` says whether an agent CLI
+/// kind is available (a platform prefers its CLI, else its API).
+pub fn driver_kind(
+    agent: &Agent,
+    platform: Platform,
+    auto: impl Fn() -> Platform,
+    mut installed: impl FnMut(DriverKind) -> bool,
+) -> DriverKind {
     if let Some(kind) = agent.driver {
         return kind;
     }
@@ -57,10 +85,11 @@ pub fn driver_kind(agent: &Agent, platform: Platform, auto: impl Fn() -> Platfor
     } else {
         platform
     };
+    let mut cli_or = |cli: DriverKind, api: DriverKind| if installed(cli) { cli } else { api };
     match platform {
-        Platform::Claude => DriverKind::Anthropic,
-        Platform::Gpt => DriverKind::Openai,
-        Platform::Gemini => DriverKind::GeminiApi,
+        Platform::Claude => cli_or(DriverKind::ClaudeCode, DriverKind::Anthropic),
+        Platform::Gpt => cli_or(DriverKind::Codex, DriverKind::Openai),
+        Platform::Gemini => cli_or(DriverKind::GeminiCli, DriverKind::GeminiApi),
         Platform::OpenSource => DriverKind::OpenaiCompatible,
         Platform::Generic | Platform::Auto => DriverKind::Generic,
     }
@@ -99,8 +128,13 @@ pub fn build(
     let mut set = DriverSet::new(Arc::clone(&shell));
     let mut built: HashMap<DriverKind, Arc<dyn Driver>> = HashMap::new();
     let mut refused = Vec::new();
+    let mut installed: HashMap<DriverKind, bool> = HashMap::new();
     for (_, _, agent) in plan.agents() {
-        let kind = driver_kind(agent, platform, detect);
+        let kind = driver_kind(agent, platform, detect, |cli| {
+            // The Batch API is only reachable through the Gemini API driver.
+            !(cli == DriverKind::GeminiCli && batch.is_some())
+                && *installed.entry(cli).or_insert_with(|| cli_installed(cli))
+        });
         let driver = match built.get(&kind) {
             Some(driver) => Arc::clone(driver),
             None => match make(kind, &prices, concurrency, batch) {
@@ -152,26 +186,6 @@ fn price_table(file: Option<&std::path::Path>) -> Result<PriceTable, CliError> {
     Ok(table.with_overrides(overrides))
 }
 
-/// An agent-CLI driver for `flavor`, or why its program cannot be found.
-fn cli_driver(
-    flavor: Arc<dyn CliFlavor>,
-    prices: &Arc<PriceTable>,
-) -> Result<Arc<dyn Driver>, String> {
-    let program = find_program(flavor.as_ref()).ok_or_else(|| {
-        format!(
-            "{} is not installed: no `{}` on PATH (or set {} to its path)",
-            flavor.name(),
-            flavor.program(),
-            flavor.program_variable()
-        )
-    })?;
-    Ok(Arc::new(CliDriver::new(
-        flavor,
-        program,
-        Some(Arc::clone(prices)),
-    )))
-}
-
 fn make(
     kind: DriverKind,
     prices: &Arc<PriceTable>,
@@ -187,11 +201,23 @@ fn make(
         .ok()
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| default_model(kind).to_string());
+    if let Some(flavor) = cli_flavor(kind) {
+        let Some(program) = crate::drivers::cli::find_program(flavor.as_ref()) else {
+            return Err(format!(
+                "driver {kind}: `{}` is not installed (not on PATH; {} names another program)",
+                flavor.program(),
+                flavor.program_variable()
+            ));
+        };
+        return Ok(Arc::new(CliDriver::new(
+            flavor,
+            program,
+            Some(Arc::clone(prices)),
+        )));
+    }
     let provider: Arc<dyn ChatProvider> = match kind {
         DriverKind::Shell => return Ok(Arc::new(ShellDriver::new())),
         DriverKind::Generic => return Ok(Arc::new(crate::drivers::generic::GenericDriver)),
-        DriverKind::Aider => return cli_driver(Arc::new(aider::Aider), prices),
-        DriverKind::Opencode => return cli_driver(Arc::new(opencode::Opencode), prices),
         DriverKind::Anthropic => Arc::new(
             AnthropicClient::new(limited(ProviderConfig::anthropic_from_env()))
                 .map_err(|e| e.to_string())?,

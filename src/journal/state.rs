@@ -368,6 +368,34 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_last_session_id_and_counts_tool_uses() {
+        let session = |id: &str, attempt| Event::AgentSession {
+            agent: "A".into(),
+            attempt: Some(attempt),
+            session_id: id.into(),
+        };
+        let tools = |n| Event::AgentTools {
+            agent: "A".into(),
+            attempt: None,
+            uses: [("Write".to_string(), n), ("Bash".to_string(), 1)].into(),
+        };
+        let state = RunState::replay(&[
+            rec(1, session("s-1", 1)),
+            rec(2, tools(2)),
+            rec(3, session("s-2", 2)),
+            rec(4, tools(1)),
+        ]);
+        assert_eq!(state.agents["A"].session_id.as_deref(), Some("s-2"));
+        assert_eq!(state.agents["A"].tool_uses, 5);
+        // Stored as JSON with `type` and camelCase fields, like every event.
+        let json = serde_json::to_value(session("s-1", 1)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "AgentSession", "agent": "A", "attempt": 1, "sessionId": "s-1"})
+        );
+    }
+
+    #[test]
     fn folds_a_run_with_a_retry_and_a_blocked_dependant() {
         let plan = serde_json::json!({"waves": [{"agents": [{"agentId": "A"}, {"agentId": "B"}]}]});
         let events = vec![

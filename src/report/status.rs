@@ -74,6 +74,9 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
             item["usage"] = json!(agent.usage);
             item["costUsd"] = json!(agent.cost_usd);
         }
+        if let Some(session) = &agent.session_id {
+            item["sessionId"] = json!(session);
+        }
         agent_status.push(item);
         assess(
             entry,

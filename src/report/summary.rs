@@ -121,6 +121,12 @@ pub struct AgentReport {
     /// USD spent on model requests with a known price (omitted when zero).
     #[serde(skip_serializing_if = "is_zero_cost", default)]
     pub cost_usd: f64,
+    /// The last session id its agent CLI reported (omitted when none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session_id: Option<String>,
+    /// Tool uses its agent CLI reported (omitted when zero).
+    #[serde(skip_serializing_if = "is_zero_count", default)]
+    pub tool_uses: u32,
     /// Agent id.
     pub id: String,
     /// Id of the agent's wave (`None` for an agent the plan does not name).
@@ -256,6 +262,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
             AgentReport {
                 usage: a.map(|a| a.usage).unwrap_or_default(),
                 cost_usd: a.map_or(0.0, |a| a.cost_usd),
+                session_id: a.and_then(|a| a.session_id.clone()),
+                tool_uses: a.map_or(0, |a| a.tool_uses),
                 id: entry.id.to_string(),
                 wave: entry.wave.map(|(_, id)| id.to_string()),
                 wave_number: entry.wave.map(|(w, _)| w + 1),
@@ -335,6 +343,10 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         waves,
         agents,
     }
+}
+
+fn is_zero_count(count: &u32) -> bool {
+    *count == 0
 }
 
 fn is_zero_cost(cost: &f64) -> bool {

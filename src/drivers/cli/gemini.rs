@@ -126,7 +126,10 @@ fn own_home(attempt: &Attempt<'_>) -> Result<Option<PathBuf>, String> {
     if user_home.is_some_and(|home| selects_auth(&Path::new(&home).join(".gemini/settings.json"))) {
         return Ok(None);
     }
-    let home = attempt.task.agent_dir.join("gemini-home");
+    // Absolute: the CLI runs in the agent's working directory, and the run
+    // directory may be relative to ours.
+    let home = std::path::absolute(attempt.task.agent_dir.join("gemini-home"))
+        .map_err(|e| format!("cannot locate the agent's folder: {e}"))?;
     let settings = home.join(".gemini");
     std::fs::create_dir_all(&settings)
         .and_then(|()| std::fs::write(settings.join("settings.json"), API_KEY_SETTINGS))

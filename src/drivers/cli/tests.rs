@@ -267,3 +267,74 @@ fn the_prompt_is_not_shown_in_the_command() {
     );
     assert_eq!(shown, "/bin/claude -p <prompt> --model 'm 1'");
 }
+
+/// The plan's `permissions` and `cliArgs`, decoded and mapped per CLI.
+#[test]
+fn permissions_and_cli_args_from_the_plan() {
+    let loaded = crate::plan::load_str(
+        "plan.json",
+        r#"{"orchestrationId": "p", "waves": [{"waveId": "w", "agents": [
+            {"agentId": "A", "workDescription": "x", "permissions": "read-only", "cliArgs": ["--add-dir", "a b"]},
+            {"agentId": "B", "workDescription": "x", "permissions": "full-access"},
+            {"agentId": "C", "workDescription": "x"}
+        ]}]}"#,
+        crate::plan::LoadOptions::default(),
+    );
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let plan = loaded.plan.unwrap();
+    let agents: Vec<&crate::plan::Agent> = plan.agents().map(|(_, _, a)| a).collect();
+    assert_eq!(agents[0].permissions, Some(Permissions::ReadOnly));
+    assert_eq!(agents[0].cli_args, ["--add-dir", "a b"]);
+    let mode = |flavor: &dyn CliFlavor, agent: &crate::plan::Agent, flag: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let task = AgentTask {
+            run_id: "r".into(),
+            agent: agent.clone(),
+            workdir: dir.path().into(),
+            run_dir: dir.path().into(),
+            agent_dir: dir.path().join("agents/A"),
+            prompt: String::new(),
+            attempt: 1,
+            retry_context: None,
+            timeout: None,
+            stall_timeout: None,
+            kill_grace: Duration::from_secs(1),
+        };
+        let attempt = Attempt {
+            task: &task,
+            prompt: "P",
+            model: None,
+            permissions: agent.permissions.unwrap_or_default(),
+        };
+        let args = flavor.command(&attempt).unwrap().args;
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1].to_string_lossy().into_owned()
+    };
+    let claude = super::claude::ClaudeCode;
+    let codex = super::codex::Codex;
+    let gemini = super::gemini::GeminiCli;
+    let modes = |flavor: &dyn CliFlavor, flag: &str| -> Vec<String> {
+        agents.iter().map(|a| mode(flavor, a, flag)).collect()
+    };
+    assert_eq!(
+        modes(&claude, "--permission-mode"),
+        ["plan", "bypassPermissions", "acceptEdits"]
+    );
+    assert_eq!(
+        modes(&codex, "--sandbox"),
+        ["read-only", "danger-full-access", "workspace-write"]
+    );
+    assert_eq!(
+        modes(&gemini, "--approval-mode"),
+        ["plan", "yolo", "auto_edit"]
+    );
+
+    let loaded = crate::plan::load_str(
+        "plan.json",
+        r#"{"orchestrationId": "p", "waves": [{"waveId": "w", "agents": [
+            {"agentId": "A", "workDescription": "x", "permissions": "read-onyl"}]}]}"#,
+        crate::plan::LoadOptions::default(),
+    );
+    let text = format!("{:?}", loaded.diagnostics);
+    assert!(text.contains("did you mean \\\"read-only\\\""), "{text}");
+}
