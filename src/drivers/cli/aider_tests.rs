@@ -241,3 +241,69 @@ fn models_metadata_and_git_detection() {
     std::fs::create_dir(dir.path().join(".git")).unwrap();
     assert!(in_git_repo(&inner));
 }
+
+fn task(dir: &Path) -> crate::drivers::AgentTask {
+    let agent: crate::plan::Agent = serde_json::from_value(serde_json::json!({
+        "agentId": "AD1", "workDescription": "do it",
+    }))
+    .unwrap();
+    crate::drivers::AgentTask {
+        run_id: "r".into(),
+        agent,
+        workdir: dir.join("svc"),
+        run_dir: dir.to_path_buf(),
+        agent_dir: dir.join("agents/AD1"),
+        prompt: "PROMPT".into(),
+        attempt: 1,
+        retry_context: None,
+        timeout: None,
+        stall_timeout: None,
+        kill_grace: std::time::Duration::from_millis(200),
+    }
+}
+
+#[test]
+fn the_command_writes_the_prompt_and_metadata_and_keeps_the_key_out_of_argv() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = task(dir.path());
+    let attempt = Attempt {
+        task: &task,
+        prompt: "do the thing",
+        model: Some("qwen3"),
+        permissions: Permissions::ReadOnly,
+    };
+    let command = Aider.command(&attempt).unwrap();
+    let args: Vec<String> = command
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let after = |flag: &str| {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1].clone()
+    };
+    let prompt = after("--message-file");
+    assert!(Path::new(&prompt).is_absolute(), "{prompt}");
+    assert_eq!(std::fs::read_to_string(&prompt).unwrap(), "do the thing");
+    assert_eq!(after("--model"), "openai/qwen3");
+    let metadata: Value =
+        serde_json::from_str(&std::fs::read_to_string(after("--model-metadata-file")).unwrap())
+            .unwrap();
+    assert!(metadata.get("openai/qwen3").is_some());
+    assert!(after("--analytics-log").ends_with("agents/AD1/aider-analytics.jsonl"));
+    for flag in [
+        "--yes-always",
+        "--no-stream",
+        "--no-pretty",
+        "--no-analytics",
+        "--dry-run",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} in {args:?}");
+    }
+    // A temporary folder is in no git repository.
+    assert!(args.iter().any(|a| a == "--no-git"));
+    assert!(!args.iter().any(|a| a.contains("api-key")));
+    assert!(command.trailing.is_empty());
+    let names: Vec<&str> = command.env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["OPENAI_API_KEY", "LITELLM_LOCAL_MODEL_COST_MAP"]);
+}

@@ -2,6 +2,7 @@
 //! --format json` against the scripted server).
 
 use super::*;
+use std::path::Path;
 
 /// A whole run: text, a `write` tool use, two steps, the final text.
 const RUN: [&str; 7] = [
@@ -163,4 +164,70 @@ fn the_configuration_points_the_provider_at_the_server() {
         permission_config(Permissions::FullAccess)["webfetch"],
         "allow"
     );
+}
+
+fn task(dir: &std::path::Path) -> crate::drivers::AgentTask {
+    let agent: crate::plan::Agent = serde_json::from_value(serde_json::json!({
+        "agentId": "OC1", "workDescription": "do it",
+    }))
+    .unwrap();
+    crate::drivers::AgentTask {
+        run_id: "r".into(),
+        agent,
+        workdir: dir.join("svc/."),
+        run_dir: dir.to_path_buf(),
+        agent_dir: dir.join("agents/OC1"),
+        prompt: "PROMPT".into(),
+        attempt: 1,
+        retry_context: None,
+        timeout: None,
+        stall_timeout: None,
+        kill_grace: std::time::Duration::from_millis(200),
+    }
+}
+
+#[test]
+fn the_command_passes_the_prompt_last_and_the_configuration_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = task(dir.path());
+    let attempt = Attempt {
+        task: &task,
+        prompt: "-starts with a dash",
+        model: Some("qwen3"),
+        permissions: Permissions::WorkspaceWrite,
+    };
+    let command = Opencode.command(&attempt).unwrap();
+    let args: Vec<String> = command
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(args[..3], ["run", "--format", "json"]);
+    let after = |flag: &str| {
+        let at = args.iter().position(|a| a == flag).unwrap();
+        args[at + 1].clone()
+    };
+    assert_eq!(after("-m"), "llmo/qwen3");
+    assert_eq!(after("--title"), "OC1");
+    let workdir = after("--dir");
+    assert!(Path::new(&workdir).is_absolute(), "{workdir}");
+    assert_eq!(
+        command.trailing,
+        [OsString::from("--"), OsString::from("-starts with a dash")]
+    );
+    let env = |name: &str| {
+        command
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    };
+    let config: Value = serde_json::from_str(&env("OPENCODE_CONFIG_CONTENT").unwrap()).unwrap();
+    assert_eq!(config["model"], "llmo/qwen3");
+    assert_eq!(config["permission"]["edit"], "allow");
+    assert_eq!(env("OPENCODE_DISABLE_MODELS_FETCH").as_deref(), Some("1"));
+    assert_eq!(env("npm_config_offline").as_deref(), Some("true"));
+    assert_eq!(env("PWD"), Some(workdir));
+    // The key travels in the configuration (the environment), never in argv.
+    assert!(!args.iter().any(|a| a.contains("apiKey")));
 }
