@@ -18,6 +18,10 @@ const RUN: [&str; 7] = [
 /// The model was unknown to the server.
 const ERROR: &str = r#"{"type":"error","timestamp":1795757351727,"sessionID":"ses_de4856384ffemdx20SMvM0wb0O","error":{"name":"UnknownError","data":{"message":"Unexpected server error. Check server logs for details.","ref":"err_b656c73c"}}}"#;
 
+/// The server answered 400 (opencode does not retry it; a 500 it retries for
+/// about 70 s, then reports the same way).
+const API_ERROR: &str = r#"{"type":"error","timestamp":1795759100319,"sessionID":"ses_de46ac19dffeG4wv7xW6sAXRKT","error":{"name":"APIError","data":{"message":"mock-provider: no script agent matches this request (its text names none of: OC_AGENT, OTHER; add a \"*\" agent to answer any request)","statusCode":400,"isRetryable":false,"responseHeaders":{"content-length":"214","content-type":"application/json","date":"Fri, 27 Nov 2026 05:58:20 GMT"},"responseBody":"{\"error\":{\"code\":null,\"message\":\"mock-provider: no script agent matches this request (its text names none of: OC_AGENT, OTHER; add a \\\"*\\\" agent to answer any request)\",\"param\":null,\"type\":\"invalid_request_error\"}}","metadata":{"url":"http://127.0.0.1:18431/v1/chat/completions"}}}}"#;
+
 fn read(reader: &mut OpencodeReader, lines: &[&str]) -> Vec<Observation> {
     let mut out = Vec::new();
     for line in lines {
@@ -102,6 +106,21 @@ fn an_error_event_fails_the_attempt_even_with_exit_0() {
     assert_eq!(
         why,
         "opencode: UnknownError: Unexpected server error. Check server logs for details."
+    );
+}
+
+#[test]
+fn an_api_error_names_the_servers_message() {
+    let mut reader = OpencodeReader::new("m");
+    read(&mut reader, &[API_ERROR]);
+    let exit = Exit {
+        code: Some(1),
+        signal: None,
+    };
+    let why = reader.finish(exit).unwrap_err();
+    assert!(
+        why.starts_with("opencode: APIError: mock-provider: no script agent matches"),
+        "{why}"
     );
 }
 
