@@ -13,9 +13,11 @@
 //! replaced. Each API driver uses the agent loop; keys and base URLs come
 //! from the environment only (see [`crate::providers::ProviderConfig`]); the
 //! agent CLIs are described in [`crate::drivers::cli`]. aider and opencode
-//! are not drivers of this version yet: a plan that needs them is refused
-//! before anything runs. `generic` writes each agent's instructions for a
-//! person and waits for `ingest` (see [`crate::drivers::generic`]).
+//! run only for an agent that sets `driver: aider|opencode` (against the
+//! OpenAI-compatible server of `OPENAI_BASE_URL`, else `OLLAMA_HOST`; see
+//! [`crate::drivers::cli::aider`] and [`crate::drivers::cli::opencode`]).
+//! `generic` writes each agent's instructions for a person and waits for
+//! `ingest` (see [`crate::drivers::generic`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,11 +47,15 @@ fn default_model(kind: DriverKind) -> &'static str {
 
 /// The CLI flavour of a driver kind, if it is an agent CLI this version drives.
 pub fn cli_flavor(kind: DriverKind) -> Option<Arc<dyn CliFlavor>> {
-    use crate::drivers::cli::{claude::ClaudeCode, codex::Codex, gemini::GeminiCli};
+    use crate::drivers::cli::{
+        aider::Aider, claude::ClaudeCode, codex::Codex, gemini::GeminiCli, opencode::Opencode,
+    };
     match kind {
         DriverKind::ClaudeCode => Some(Arc::new(ClaudeCode)),
         DriverKind::Codex => Some(Arc::new(Codex)),
         DriverKind::GeminiCli => Some(Arc::new(GeminiCli)),
+        DriverKind::Aider => Some(Arc::new(Aider)),
+        DriverKind::Opencode => Some(Arc::new(Opencode)),
         _ => None,
     }
 }

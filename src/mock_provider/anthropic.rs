@@ -20,17 +20,18 @@ pub fn inbound(body: &Value) -> Inbound {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let mut assistant_starts = Vec::new();
     for m in messages {
+        if m.get("role").and_then(Value::as_str) == Some("assistant") {
+            assistant_starts.push(text.len());
+        }
         if let Some(content) = m.get("content") {
             collect_text(content, &mut text);
         }
     }
     Inbound {
         text,
-        assistant_turns: messages
-            .iter()
-            .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
-            .count(),
+        assistant_starts,
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         model: model(body),
         include_usage: false,

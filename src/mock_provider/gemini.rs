@@ -24,17 +24,18 @@ pub fn inbound(body: &Value) -> Inbound {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let mut assistant_starts = Vec::new();
     for c in contents {
+        if c.get("role").and_then(Value::as_str) == Some("model") {
+            assistant_starts.push(text.len());
+        }
         if let Some(parts) = c.get("parts") {
             collect_text(parts, &mut text);
         }
     }
     Inbound {
         text,
-        assistant_turns: contents
-            .iter()
-            .filter(|c| c.get("role").and_then(Value::as_str) == Some("model"))
-            .count(),
+        assistant_starts,
         stream: false,
         model: String::new(),
         include_usage: false,

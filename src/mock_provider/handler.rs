@@ -70,7 +70,7 @@ pub fn resolve(state: &State, inbound: &Inbound) -> Option<Reply> {
     Some(Reply::resolve(
         &state.script,
         agent,
-        inbound.assistant_turns,
+        inbound.turn_of(agent),
         inbound.text.chars().count(),
         &inbound.model,
     ))

@@ -31,17 +31,17 @@ pub fn inbound(body: &Value) -> Inbound {
     if let Some(instructions) = body.get("instructions") {
         collect_text(instructions, &mut text);
     }
-    let mut turns = 0;
+    let mut assistant_starts = Vec::new();
     match body.get("input") {
         Some(Value::Array(items)) => {
             let mut in_turn = false;
             for item in items {
-                collect_text(item, &mut text);
                 let model = is_model_item(item);
                 if model && !in_turn {
-                    turns += 1;
+                    assistant_starts.push(text.len());
                 }
                 in_turn = model;
+                collect_text(item, &mut text);
             }
         }
         Some(other) => collect_text(other, &mut text),
@@ -49,7 +49,7 @@ pub fn inbound(body: &Value) -> Inbound {
     }
     Inbound {
         text,
-        assistant_turns: turns,
+        assistant_starts,
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         model: body
             .get("model")

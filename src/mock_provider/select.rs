@@ -1,6 +1,7 @@
 //! Which scripted agent and turn answer a request: the agent is the longest
 //! script id found as a whole word in the request's text, the turn is the
-//! number of assistant messages already in the conversation.
+//! number of assistant messages already in the conversation after the first
+//! mention of that id (see [`super::wire::Inbound::turn_of`]).
 
 use serde_json::Value;
 
@@ -49,10 +50,15 @@ fn is_word_char(c: char) -> bool {
 
 /// True when `id` occurs in `text` not preceded or followed by `[A-Za-z0-9_-]`.
 pub fn contains_word(text: &str, id: &str) -> bool {
+    first_word_at(text, id).is_some()
+}
+
+/// Where `id` first occurs in `text` as a whole word (a byte offset).
+pub fn first_word_at(text: &str, id: &str) -> Option<usize> {
     if id.is_empty() {
-        return false;
+        return None;
     }
-    text.match_indices(id).any(|(at, _)| {
+    text.match_indices(id).map(|(at, _)| at).find(|&at| {
         let before = text[..at].chars().next_back();
         let after = text[at + id.len()..].chars().next();
         !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)

@@ -167,7 +167,7 @@ fn anthropic_inbound_counts_assistant_messages_and_reads_all_text() {
         "stream": true,
     });
     let inbound = anthropic::inbound(&body);
-    assert_eq!(inbound.assistant_turns, 1);
+    assert_eq!(inbound.assistant_turns(), 1);
     assert!(inbound.stream);
     assert!(inbound.text.contains("You are AUTH_IMPL"));
     assert!(inbound.text.contains("ok"));
@@ -183,7 +183,7 @@ fn chat_inbound_reads_include_usage() {
         "stream": true, "stream_options": {"include_usage": true},
     });
     let inbound = openai_chat::inbound(&body);
-    assert_eq!(inbound.assistant_turns, 1);
+    assert_eq!(inbound.assistant_turns(), 1);
     assert!(inbound.include_usage);
 }
 
@@ -204,10 +204,10 @@ fn responses_inbound_groups_consecutive_model_items_into_turns() {
         ],
     });
     let inbound = openai_responses::inbound(&body);
-    assert_eq!(inbound.assistant_turns, 2);
+    assert_eq!(inbound.assistant_turns(), 2);
     assert!(inbound.text.contains("be AUTH"));
     let plain = openai_responses::inbound(&json!({"input": "hello AUTH"}));
-    assert_eq!(plain.assistant_turns, 0);
+    assert_eq!(plain.assistant_turns(), 0);
     assert!(plain.text.contains("hello AUTH"));
 }
 
@@ -220,8 +220,36 @@ fn gemini_inbound_counts_model_contents() {
                      {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"r": "x"}}}]}],
     });
     let inbound = gemini::inbound(&body);
-    assert_eq!(inbound.assistant_turns, 1);
+    assert_eq!(inbound.assistant_turns(), 1);
     assert!(inbound.text.contains("AUTH"));
+}
+
+#[test]
+fn example_turns_before_the_agent_is_named_are_not_its_turns() {
+    // aider sends few-shot example exchanges before the task that names the agent.
+    let body = json!({"messages": [
+        {"role": "system", "content": "You edit files."},
+        {"role": "user", "content": "Change greeting.py"},
+        {"role": "assistant", "content": "greeting.py\n```\nprint('hi')\n```"},
+        {"role": "user", "content": "You are agent AIDER_AGENT. Write hello.txt."},
+    ]});
+    let inbound = openai_chat::inbound(&body);
+    assert_eq!(inbound.assistant_turns(), 1);
+    assert_eq!(inbound.turn_of("AIDER_AGENT"), 0);
+    assert_eq!(inbound.turn_of("*"), 1);
+    let mut later = body.clone();
+    if let Some(messages) = later["messages"].as_array_mut() {
+        messages.push(json!({"role": "assistant", "content": "hello.txt\n```\nhi\n```"}));
+        messages.push(json!({"role": "user", "content": "The edit failed; try again."}));
+    }
+    assert_eq!(openai_chat::inbound(&later).turn_of("AIDER_AGENT"), 1);
+    // Named before every assistant turn (the usual case): all of them count.
+    let anthropic = anthropic::inbound(&json!({
+        "system": "You are AUTH_IMPL",
+        "messages": [{"role": "user", "content": "go"}, {"role": "assistant", "content": "a"},
+                     {"role": "user", "content": "more"}, {"role": "assistant", "content": "b"}],
+    }));
+    assert_eq!(anthropic.turn_of("AUTH_IMPL"), 2);
 }
 
 fn events(frames: &[Frame]) -> Vec<&str> {

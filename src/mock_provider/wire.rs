@@ -28,8 +28,9 @@ pub enum WireFormat {
 pub struct Inbound {
     /// All text of the conversation (system prompt and messages).
     pub text: String,
-    /// Assistant (model) turns already in the conversation.
-    pub assistant_turns: usize,
+    /// Where each assistant (model) turn already in the conversation starts
+    /// in `text` (byte offsets, ascending).
+    pub assistant_starts: Vec<usize>,
     /// The client asked for a stream.
     pub stream: bool,
     /// The requested model.
@@ -51,6 +52,24 @@ pub enum ErrorKind {
     Server,
     /// `overloaded` (Anthropic 529, others 503).
     Overloaded,
+}
+
+impl Inbound {
+    /// Assistant (model) turns already in the conversation.
+    pub fn assistant_turns(&self) -> usize {
+        self.assistant_starts.len()
+    }
+
+    /// The turn index of `agent` (a script id, or `*`): the assistant turns
+    /// that start after the first mention of `agent` as a whole word. Turns
+    /// before it (few-shot examples, as aider sends before the task) are not
+    /// the agent's; without a mention (`*`), every turn counts.
+    pub fn turn_of(&self, agent: &str) -> usize {
+        match super::select::first_word_at(&self.text, agent) {
+            Some(at) => self.assistant_starts.iter().filter(|s| **s > at).count(),
+            None => self.assistant_turns(),
+        }
+    }
 }
 
 impl WireFormat {

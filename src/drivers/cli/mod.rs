@@ -59,9 +59,11 @@
 //! flavour to the CLI's own mode (see [`claude`], [`codex`], [`gemini`]); the
 //! agent's `cliArgs` are appended verbatim after the flavour's arguments.
 
+pub mod aider;
 pub mod claude;
 pub mod codex;
 pub mod gemini;
+pub mod opencode;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -112,6 +114,18 @@ pub trait EventReader: Send {
     /// The process exited by itself: `Ok` when the CLI ended its work
     /// normally (the STATUS markers then decide the outcome), else why it failed.
     fn finish(&mut self, exit: Exit) -> Result<(), String>;
+    /// Takes one stdout line that is not a JSON object (without its newline;
+    /// aider prints only such lines). The default treats it as the agent's
+    /// plain text.
+    fn plain(&mut self, line: &str, out: &mut Vec<Observation>) {
+        out.push(Observation::Text(format!("{line}\n")));
+    }
+    /// Called once when the process exited by itself, just before
+    /// [`EventReader::finish`]: the usage (and tool uses) that is left to
+    /// report, e.g. what a CLI wrote to a file (aider's analytics log). Text
+    /// given here goes to the tail but is not read for STATUS markers. The
+    /// default reports nothing.
+    fn drain(&mut self, _exit: Exit, _out: &mut Vec<Observation>) {}
 }
 
 /// Something an event said.
@@ -368,6 +382,11 @@ async fn run_attempt(
                 code: status.code(),
                 signal: status.signal(),
             };
+            let mut last = Vec::new();
+            shared.reader.drain(exit, &mut last);
+            for observation in last {
+                shared.observe(observation);
+            }
             let outcome = match shared.reader.finish(exit) {
                 Ok(()) => shared.verdict.outcome(),
                 Err(reason) => {
@@ -458,9 +477,12 @@ impl Shared {
             Ok(event) if event.is_object() => event,
             // Not an event: the agent's plain text (it is in the log as it is).
             _ => {
-                let mut text = String::from_utf8_lossy(line).into_owned();
-                text.push('\n');
-                self.text(&text);
+                let mut observations = Vec::new();
+                self.reader
+                    .plain(&String::from_utf8_lossy(line), &mut observations);
+                for observation in observations {
+                    self.observe(observation);
+                }
                 return;
             }
         };
