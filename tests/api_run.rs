@@ -67,10 +67,36 @@ async fn run_with(
     args: &[&str],
     env: &[(&str, String)],
 ) -> (tempfile::TempDir, PathBuf, Option<i32>, String) {
+    let (dir, run_dir, code, text, _) =
+        run_recorded(script, platform, agent_fields, args, env).await;
+    (dir, run_dir, code, text)
+}
+
+/// [`run_with`], also returning the requests the server received. `{base}`
+/// in agent fields and environment values is the server's URL.
+async fn run_recorded(
+    script: Script,
+    platform: &str,
+    agent_fields: serde_json::Value,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (
+    tempfile::TempDir,
+    PathBuf,
+    Option<i32>,
+    String,
+    Vec<llm_orchestrate::mock_provider::RecordedRequest>,
+) {
     let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("server starts");
     let dir = tempfile::tempdir().unwrap();
+    let agent_fields: serde_json::Value = serde_json::from_str(
+        &agent_fields
+            .to_string()
+            .replace("{base}", &server.base_url()),
+    )
+    .unwrap();
     let plan = plan(dir.path(), platform, agent_fields);
     let mut cmd = Command::cargo_bin("llm-orchestrate").unwrap();
     cmd.current_dir(dir.path())
@@ -100,7 +126,7 @@ async fn run_with(
         String::from_utf8_lossy(&output.stderr)
     );
     let run_dir = run_dir_of(dir.path());
-    (dir, run_dir, output.status.code(), text)
+    (dir, run_dir, output.status.code(), text, server.requests())
 }
 
 fn report_agent(run_dir: &Path) -> serde_json::Value {
@@ -219,6 +245,42 @@ async fn open_source_agent_uses_the_text_tool_protocol_over_chat_completions() {
     assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
     let log = std::fs::read_to_string(run_dir.join("agents/WRITER/output.log")).unwrap();
     assert!(log.contains("--> write_file"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_base_url_from_the_plan_is_used_and_gets_no_openai_key() {
+    let script = Script::from_json(
+        r#"{"agents": {"WRITER": {"turns": [
+            {"text": "<tool_call>\n{\"name\": \"write_file\", \"arguments\": {\"path\": \"out.txt\", \"content\": \"hello\"}}\n</tool_call>\n"},
+            {"text": "[STATUS: COMPLETE] wrote out.txt\n"}
+        ]}}}"#,
+    )
+    .unwrap();
+    let (dir, run_dir, code, out, requests) = run_recorded(
+        script,
+        "open-source",
+        serde_json::json!({"baseUrl": "{base}/v1"}),
+        &[],
+        &[
+            // Where the agent would go without its baseUrl: nothing listens there.
+            ("OLLAMA_HOST", "127.0.0.1:9".into()),
+            ("OPENAI_API_KEY", KEY.into()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_ran_and_kept_the_key_secret(dir.path(), &run_dir);
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert!(
+            !request
+                .headers
+                .iter()
+                .any(|(name, _)| name == "authorization"),
+            "OPENAI_API_KEY went to a URL from the plan: {:?}",
+            request.headers
+        );
+    }
 }
 
 fn expensive_script() -> Script {

@@ -126,7 +126,8 @@ pub fn build(
     let prices = Arc::new(price_table(engine.prices.as_deref())?);
     let shell: Arc<dyn Driver> = Arc::new(ShellDriver::new());
     let mut set = DriverSet::new(Arc::clone(&shell));
-    let mut built: HashMap<DriverKind, Arc<dyn Driver>> = HashMap::new();
+    // One driver per kind, and per plan base URL for OpenAI-compatible servers.
+    let mut built: HashMap<(DriverKind, Option<String>), Arc<dyn Driver>> = HashMap::new();
     let mut refused = Vec::new();
     let mut installed: HashMap<DriverKind, bool> = HashMap::new();
     for (_, _, agent) in plan.agents() {
@@ -135,11 +136,16 @@ pub fn build(
             !(cli == DriverKind::GeminiCli && batch.is_some())
                 && *installed.entry(cli).or_insert_with(|| cli_installed(cli))
         });
-        let driver = match built.get(&kind) {
+        let base_url = agent
+            .base_url
+            .clone()
+            .filter(|_| kind == DriverKind::OpenaiCompatible);
+        let key = (kind, base_url);
+        let driver = match built.get(&key) {
             Some(driver) => Arc::clone(driver),
-            None => match make(kind, &prices, concurrency, batch) {
+            None => match make(kind, key.1.as_deref(), &prices, concurrency, batch) {
                 Ok(driver) => {
-                    built.insert(kind, Arc::clone(&driver));
+                    built.insert(key, Arc::clone(&driver));
                     driver
                 }
                 Err(why) => {
@@ -188,6 +194,7 @@ fn price_table(file: Option<&std::path::Path>) -> Result<PriceTable, CliError> {
 
 fn make(
     kind: DriverKind,
+    base_url: Option<&str>,
     prices: &Arc<PriceTable>,
     concurrency: usize,
     batch: Option<usize>,
@@ -237,8 +244,10 @@ fn make(
             ),
         },
         DriverKind::OpenaiCompatible => Arc::new(
-            OpenAiChatClient::new(limited(ProviderConfig::openai_compatible_from_env(None)))
-                .map_err(|e| e.to_string())?,
+            OpenAiChatClient::new(limited(ProviderConfig::openai_compatible_from_env(
+                base_url,
+            )))
+            .map_err(|e| e.to_string())?,
         ),
         other => {
             return Err(format!(

@@ -60,6 +60,7 @@ pub mod fields {
         "env",
         "permissions",
         "cliArgs",
+        "baseUrl",
     ];
     /// Coordination-rule members.
     pub const RULES: &[&str] = &["conflictHandling", "progressReporting", "failureStrategy"];
@@ -519,6 +520,7 @@ impl Decoder {
             env: BTreeMap::new(),
             permissions: None,
             cli_args: Vec::new(),
+            base_url: None,
         };
         let Some(mut obj) = self.object(node, path) else {
             return agent;
@@ -576,6 +578,9 @@ impl Decoder {
         }
         if let Some((n, p)) = self.take(&mut obj, "cliArgs") {
             agent.cli_args = self.string_list(n, &p);
+        }
+        if let Some((n, p)) = self.take(&mut obj, "baseUrl") {
+            agent.base_url = self.non_empty_string(n, &p);
         }
         self.finish(obj, fields::AGENT);
         agent

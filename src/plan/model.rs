@@ -139,6 +139,12 @@ pub struct Agent {
     /// (extension; an argv list, never a shell string; ignored by the other drivers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cli_args: Vec<String>,
+    /// Base URL of the OpenAI-compatible server for an `open-source` agent
+    /// (extension; e.g. `http://gpu-box:8000/v1`; default `OPENAI_BASE_URL`,
+    /// else `OLLAMA_HOST`). Only `OPENAI_COMPATIBLE_API_KEY` is ever sent to
+    /// a URL from a plan file, never `OPENAI_API_KEY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 impl Agent {

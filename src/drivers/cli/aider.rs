@@ -106,7 +106,7 @@ impl CliFlavor for Aider {
 
     fn command(&self, attempt: &Attempt<'_>) -> Result<CliCommand, String> {
         let task = attempt.task;
-        let provider = super::opencode::base_url();
+        let provider = super::opencode::base_url(task.agent.base_url.as_deref());
         let model = aider_model(attempt.model.unwrap_or(DEFAULT_MODEL));
         // aider runs in the working directory: the agent's files by absolute path.
         let agent_dir = std::path::absolute(&task.agent_dir)

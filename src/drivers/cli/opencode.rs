@@ -56,12 +56,13 @@ pub const DEFAULT_MODEL: &str = "llama3.1";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Opencode;
 
-/// The OpenAI-compatible endpoint and key of the environment (see
-/// [`ProviderConfig::openai_compatible_from_env`]): `OPENAI_BASE_URL` (with
+/// The OpenAI-compatible endpoint and key (see
+/// [`ProviderConfig::openai_compatible_from_env`]): the agent's `baseUrl`
+/// (with `OPENAI_COMPATIBLE_API_KEY` only), else `OPENAI_BASE_URL` (with
 /// `OPENAI_COMPATIBLE_API_KEY` or `OPENAI_API_KEY`), else `OLLAMA_HOST` +
 /// `/v1`, else `http://127.0.0.1:11434/v1`.
-pub fn base_url() -> ProviderConfig {
-    ProviderConfig::openai_compatible_from_env(None)
+pub fn base_url(plan_base_url: Option<&str>) -> ProviderConfig {
+    ProviderConfig::openai_compatible_from_env(plan_base_url)
 }
 
 /// opencode's `permission` configuration for `permissions`.
@@ -105,7 +106,7 @@ impl CliFlavor for Opencode {
     }
 
     fn command(&self, attempt: &Attempt<'_>) -> Result<CliCommand, String> {
-        let provider = base_url();
+        let provider = base_url(attempt.task.agent.base_url.as_deref());
         let model = attempt.model.unwrap_or(DEFAULT_MODEL);
         // Local servers take any key; opencode wants one.
         let key = provider.api_key.as_deref().unwrap_or("local");
