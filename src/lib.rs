@@ -9,6 +9,7 @@ pub mod agent_loop;
 pub mod cli;
 pub mod drivers;
 pub mod engine;
+pub mod gates;
 pub mod graph;
 pub mod journal;
 pub mod mock_provider;
