@@ -141,6 +141,8 @@ pub fn run(args: IngestArgs) -> Result<u8, CliError> {
     super::run::resume(ResumeArgs {
         run: Some(args.run),
         workdir: args.workdir,
+        approve: false,
+        reject: false,
         engine: args.engine,
     })
 }

@@ -52,6 +52,16 @@ pub struct EngineArgs {
     /// Key batched requests by agent and turn so responses route back (the default).
     #[arg(long, value_enum, default_value = "enabled")]
     pub correlation_mode: CorrelationMode,
+    /// Quality gates: `strict` (a gate whose tool is missing, or that
+    /// cannot apply, fails), `normal` (such a gate is skipped with a warning),
+    /// `off` (gates are recorded as skipped).
+    #[arg(long, value_enum, default_value = "normal")]
+    pub quality_gates: crate::gates::GateMode,
+    /// How gate failure actions apply: `low` turns `continue` into
+    /// `pause-wave` and makes gates strict; `high` turns `pause-wave` of wave
+    /// stages into `continue`; `medium` as the plan says.
+    #[arg(long, value_enum, default_value = "medium")]
+    pub risk_tolerance: crate::engine::RiskTolerance,
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -105,6 +115,12 @@ pub struct ResumeArgs {
     /// Folder the agents' scopes are relative to (default: the current folder).
     #[arg(long)]
     pub workdir: Option<PathBuf>,
+    /// Approve the gate stage waiting for a manual review (it counts as passed).
+    #[arg(long, conflicts_with = "reject")]
+    pub approve: bool,
+    /// Reject the gate stage waiting for a manual review (its agents fail).
+    #[arg(long)]
+    pub reject: bool,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -212,6 +228,9 @@ fn options(
         },
         workspaces: None,
         conflict_handling: plan.coordination_rules.conflict_handling,
+        gate_mode: args.quality_gates,
+        risk: args.risk_tolerance,
+        review: None,
     }
 }
 
@@ -449,6 +468,11 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             &args.engine,
         );
         options.workspaces = reopen_workspaces(&plan, &state).await?;
+        options.review = match (args.approve, args.reject) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
         let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
         drive(Engine::resume(options, driver, reporters(json)).await).await
     })

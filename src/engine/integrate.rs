@@ -161,7 +161,8 @@ impl Engine {
                 continuous
                     || index.position.get(id).is_some_and(|&i| {
                         let w = index.wave[i];
-                        !index.wave_parallel[w] || self.scheduler.wave_done(w)
+                        !index.wave_parallel[w]
+                            || (self.scheduler.wave_done(w) && self.wave_may_merge(w))
                     })
             })
             .cloned()

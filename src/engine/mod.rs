@@ -7,6 +7,7 @@
 //! (appended in batches, one transaction per batch), applies them to
 //! [`RunState`], and tells the reporters.
 
+mod gates;
 mod integrate;
 pub mod progress;
 pub mod ready;
@@ -28,6 +29,7 @@ use crate::journal::{
 };
 use crate::plan::{ConflictHandling, ExecutionMode, FailureStrategy, Plan};
 use crate::protocol::ProtocolEvent;
+pub use gates::RiskTolerance;
 use progress::Reporter;
 use ready::Scheduler;
 
@@ -68,6 +70,13 @@ pub struct RunOptions {
     pub workspaces: Option<Arc<crate::workspace::Workspaces>>,
     /// What conflicts do (the plan's `coordinationRules.conflictHandling`).
     pub conflict_handling: ConflictHandling,
+    /// `--quality-gates`.
+    pub gate_mode: crate::gates::GateMode,
+    /// `--risk-tolerance`.
+    pub risk: RiskTolerance,
+    /// A person's decision on a stage waiting for a manual review
+    /// (`resume --approve` / `--reject`).
+    pub review: Option<bool>,
 }
 
 /// Errors that stop the engine.
@@ -145,6 +154,14 @@ pub struct Engine {
     to_merge: BTreeSet<(usize, String)>,
     /// Each agent's place in the merge order (by plan index).
     merge_rank: Vec<usize>,
+    /// What gates need (`None` when the plan names no gate).
+    gate_ctx: Option<Arc<gates::GateContext>>,
+    /// Waves whose per-agent stage gates passed in this process (they may merge).
+    gated_waves: HashSet<usize>,
+    /// The first wave whose gate stage has not been checked yet.
+    next_checkpoint: usize,
+    /// Agents waiting to retry, and when.
+    retry_at: BTreeMap<String, Instant>,
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -231,6 +248,10 @@ impl Engine {
             created_workdirs: HashSet::new(),
             to_merge: BTreeSet::new(),
             merge_rank: Vec::new(),
+            gate_ctx: None,
+            gated_waves: HashSet::new(),
+            next_checkpoint: 0,
+            retry_at: BTreeMap::new(),
         }
         .indexed()
     }
@@ -250,6 +271,17 @@ impl Engine {
         }
         if self.options.workspaces.is_some() {
             self.merge_rank = integrate::merge_ranks(self.scheduler.index());
+        }
+        let has_gates = !self.plan.quality_gates.is_empty()
+            || self
+                .plan
+                .agents()
+                .any(|(_, _, a)| !a.quality_gates.is_empty());
+        if has_gates {
+            self.gate_ctx = Some(Arc::new(gates::GateContext {
+                plan: Arc::new(self.plan.clone()),
+                mode: gates::effective_mode(self.options.gate_mode, self.options.risk),
+            }));
         }
         self
     }
@@ -498,8 +530,12 @@ impl Engine {
             let token = CancellationToken::new();
             running.insert(id.clone(), token.clone());
             let forward = tx.clone();
+            let gates = self
+                .gate_ctx
+                .clone()
+                .filter(|_| !task.agent.quality_gates.is_empty());
             match self.options.workspaces.clone() {
-                None => {
+                None if gates.is_none() => {
                     let (out_tx, out_rx) = mpsc::unbounded_channel();
                     let run = self.driver.run(task, out_tx, token);
                     self.launches.push(Box::pin(async move {
@@ -507,10 +543,25 @@ impl Engine {
                         let _ = forward.send(Message::Done(id, attempt, result));
                     }));
                 }
+                None => {
+                    let driver = Arc::clone(&self.driver);
+                    self.launches.push(Box::pin(async move {
+                        let agent = task.agent.clone();
+                        let dir = task.workdir.clone();
+                        let (out_tx, out_rx) = mpsc::unbounded_channel();
+                        let run = driver.run(task, out_tx, token.clone());
+                        let mut result = forward_until_done(&id, run, out_rx, &forward).await;
+                        if let Some(gates) = gates {
+                            gate_attempt(&gates, &agent, &dir, &token, &forward, &mut result).await;
+                        }
+                        let _ = forward.send(Message::Done(id, attempt, result));
+                    }));
+                }
                 Some(ws) => {
                     let driver = Arc::clone(&self.driver);
                     self.launches.push(Box::pin(async move {
-                        let result = run_in_worktree(&ws, driver, task, token, &forward).await;
+                        let result =
+                            run_in_worktree(&ws, driver, task, token, gates, &forward).await;
                         let _ = forward.send(Message::Done(id, attempt, result));
                     }));
                 }
@@ -534,7 +585,6 @@ impl Engine {
         self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
         self.committed = Some(committed_rx);
         let mut running: HashMap<String, CancellationToken> = HashMap::new();
-        let mut retry_at: BTreeMap<String, Instant> = BTreeMap::new();
         let mut tails: HashMap<String, String> = HashMap::new();
         let mut stop: Option<Stop> = None;
         let mut current_wave: Option<usize> = None;
@@ -546,6 +596,9 @@ impl Engine {
         let mut refresh = tokio::time::interval(STATUS_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if stop.is_none() && self.gate_ctx.is_some() {
+                stop = self.checkpoint_waves(&interrupt).await?;
+            }
             if stop.is_none() && !self.to_merge.is_empty() {
                 stop = self.integrate(&interrupt).await?;
             }
@@ -575,7 +628,8 @@ impl Engine {
                     current_wave = decision.current_wave;
                     self.stage(events);
                 }
-                let due: Vec<String> = retry_at
+                let due: Vec<String> = self
+                    .retry_at
                     .iter()
                     .filter(|(_, at)| **at <= Instant::now())
                     .map(|(id, _)| id.clone())
@@ -588,23 +642,23 @@ impl Engine {
                     if running.contains_key(&id) || batch.contains(&id) {
                         continue;
                     }
-                    if let Some(at) = retry_at.get(&id) {
+                    if let Some(at) = self.retry_at.get(&id) {
                         if *at > Instant::now() {
                             continue;
                         }
-                        retry_at.remove(&id);
+                        self.retry_at.remove(&id);
                     }
                     batch.push(id);
                 }
                 self.start_agents(&batch, &tx, &mut running, &tails).await?;
             }
-            if running.is_empty() && (retry_at.is_empty() || stop.is_some()) {
+            if running.is_empty() && (self.retry_at.is_empty() || stop.is_some()) {
                 if stop.is_some() || self.scheduler.is_idle(current_wave) {
                     break;
                 }
                 continue;
             }
-            let next_retry = retry_at.values().min().copied();
+            let next_retry = self.retry_at.values().min().copied();
             tokio::select! {
                 Some(message) = rx.recv() => {
                     let mut batch = vec![message];
@@ -656,14 +710,14 @@ impl Engine {
                         } else {
                             tails.insert(agent.clone(), result.tail.clone());
                         }
-                        let events = self.finish_events(&agent, attempt, &result, stop, &mut retry_at);
+                        let events = self.finish_events(&agent, attempt, &result, stop);
                         self.stage(events);
                         if self.state.agents.get(&agent).is_some_and(|a| a.phase == AgentPhase::Completed) {
                             self.queue_merge(&agent);
                         }
                         let failed_for_good = !result.outcome.is_success()
                             && result.outcome.is_failure()
-                            && !retry_at.contains_key(&agent);
+                            && !self.retry_at.contains_key(&agent);
                         if failed_for_good && stop.is_none() {
                             match self.options.failure_strategy {
                                 FailureStrategy::ContinueOthers => {}
@@ -696,6 +750,21 @@ impl Engine {
             let event = self.wave_finished(w);
             self.record(vec![event]).await?;
         }
+        let all_completed = || {
+            self.state
+                .agents
+                .values()
+                .all(|a| a.phase == AgentPhase::Completed)
+        };
+        if stop.is_none() && self.gate_ctx.is_some() && all_completed() {
+            stop = self.final_checkpoint(&interrupt).await?;
+        }
+        // A gate stage that failed and was let through (`continue`) fails the run.
+        let gates_failed = self
+            .state
+            .stages
+            .values()
+            .any(|s| !s.passed && s.failed_action.is_some());
         let outcome = match stop {
             Some(Stop::Interrupted) => {
                 self.record(vec![Event::RunInterrupted {
@@ -715,11 +784,12 @@ impl Engine {
             {
                 RunOutcome::Paused
             }
-            None if self
-                .state
-                .agents
-                .values()
-                .all(|a| a.phase == AgentPhase::Completed) =>
+            None if !gates_failed
+                && self
+                    .state
+                    .agents
+                    .values()
+                    .all(|a| a.phase == AgentPhase::Completed) =>
             {
                 RunOutcome::Succeeded
             }
@@ -758,12 +828,11 @@ impl Engine {
     }
 
     fn finish_events(
-        &self,
+        &mut self,
         agent: &str,
         attempt: u32,
         result: &DriverResult,
         stop: Option<Stop>,
-        retry_at: &mut BTreeMap<String, Instant>,
     ) -> Vec<Event> {
         let mut events = vec![Event::AgentFinished {
             agent: agent.to_string(),
@@ -785,7 +854,8 @@ impl Engine {
                 AgentOutcome::Stalled => "stalled: no output for too long".into(),
                 _ => "failed".into(),
             };
-            retry_at.insert(agent.to_string(), Instant::now() + delay);
+            self.retry_at
+                .insert(agent.to_string(), Instant::now() + delay);
             events.push(Event::AgentRetrying {
                 agent: agent.to_string(),
                 next_attempt: attempt + 1,
@@ -809,6 +879,20 @@ impl Engine {
             let path = self.options.run_dir.join(name);
             crate::report::status::write_atomically(&path, text.as_bytes())
                 .map_err(|source| EngineError::Io { path, source })?;
+        }
+        if !self.state.gate_runs.is_empty() {
+            let results: Vec<(String, crate::gates::GateResult)> = self
+                .state
+                .gate_runs
+                .iter()
+                .map(|run| (run.service.clone(), run.result.clone()))
+                .collect();
+            let path = self.options.run_dir.join("gates.junit.xml");
+            crate::report::status::write_atomically(
+                &path,
+                crate::gates::junit_xml(&results).as_bytes(),
+            )
+            .map_err(|source| EngineError::Io { path, source })?;
         }
         Ok(())
     }
@@ -847,6 +931,7 @@ async fn run_in_worktree(
     driver: Arc<dyn Driver>,
     mut task: AgentTask,
     token: CancellationToken,
+    gates: Option<Arc<gates::GateContext>>,
     forward: &mpsc::UnboundedSender<Message>,
 ) -> DriverResult {
     let id = task.agent.agent_id.clone();
@@ -880,8 +965,9 @@ async fn run_in_worktree(
         return failed(format!("cannot create {}: {e}", task.workdir.display()));
     }
     let agent = task.agent.clone();
+    let workdir = task.workdir.clone();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let run = driver.run(task, out_tx, token);
+    let run = driver.run(task, out_tx, token.clone());
     let mut result = forward_until_done(&id, run, out_rx, forward).await;
     match ws
         .snapshot(&agent, &prepared.path, &prepared.start_commit, attempt)
@@ -903,7 +989,34 @@ async fn run_in_worktree(
         }
         Err(_) => {}
     }
+    if let Some(gates) = gates {
+        gate_attempt(&gates, &agent, &workdir, &token, forward, &mut result).await;
+        // What the gates built or changed is not the agent's work.
+        let _ = ws.restore(&prepared.path).await;
+    }
     result
+}
+
+/// An agent's own gates after a successful attempt (see [`gates`]): their
+/// results are journaled, and a failing gate fails the attempt.
+async fn gate_attempt(
+    ctx: &gates::GateContext,
+    agent: &crate::plan::Agent,
+    dir: &Path,
+    token: &CancellationToken,
+    forward: &mpsc::UnboundedSender<Message>,
+    result: &mut DriverResult,
+) {
+    if !result.outcome.is_success() {
+        return;
+    }
+    let (events, failure) = gates::agent_gates(ctx, agent, dir, token).await;
+    for event in events {
+        let _ = forward.send(Message::Event(event));
+    }
+    if let Some(reason) = failure {
+        result.outcome = crate::journal::AgentOutcome::Failed { reason };
+    }
 }
 
 /// The journal event of a STATUS-protocol event of `agent`.

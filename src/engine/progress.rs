@@ -34,6 +34,11 @@ impl Reporter for JsonLines {
     }
 }
 
+/// The first line of a message.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
 /// A commit id shortened for reading.
 fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
@@ -246,6 +251,60 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             if *fast_forward { ", fast-forward" } else { "" }
         ),
         Event::WorktreeRemoved { .. } => return None,
+        Event::GateFinished {
+            service, result, ..
+        } => {
+            let mut text = crate::gates::gate_line(result, service);
+            for failure in result.failures.iter().take(10) {
+                text.push_str(&format!(
+                    "\n  - {}: {}",
+                    failure.name,
+                    first_line(&failure.message)
+                ));
+            }
+            if result.failures.len() > 10 {
+                text.push_str(&format!("\n  … and {} more", result.failures.len() - 10));
+            }
+            text
+        }
+        Event::GateStagePassed { stage } => format!("GATES {stage} passed"),
+        Event::GateStageFailed {
+            stage,
+            action,
+            agents,
+        } => {
+            let on = if agents.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", agents.join(", "))
+            };
+            let next = match action {
+                crate::plan::FailureAction::PauseWave => format!(
+                    "paused: fix the work, then `llm-orchestrate resume {}` runs the gates again",
+                    state.run_id
+                ),
+                crate::plan::FailureAction::RollbackAndRetry => {
+                    "the failing agents run again from a clean worktree".to_string()
+                }
+                crate::plan::FailureAction::ManualReview => format!(
+                    "paused for a manual review: read review.md, then `llm-orchestrate resume {} --approve` or `--reject`",
+                    state.run_id
+                ),
+                crate::plan::FailureAction::Continue => "recorded; the run goes on".to_string(),
+            };
+            format!("GATES {stage} FAILED{on}: {next}")
+        }
+        Event::AgentRolledBack { agent, stage, .. } => {
+            format!(
+                "{agent} rolled back by gate stage {stage}; it runs again with the gate failure as context"
+            )
+        }
+        Event::ReviewDecided {
+            stage, approved, ..
+        } => format!(
+            "manual review of {stage}: {}",
+            if *approved { "approved" } else { "rejected" }
+        ),
     })
 }
 

@@ -273,6 +273,64 @@ pub enum Event {
         /// Agent id.
         agent: String,
     },
+    /// A quality gate ran (or was skipped).
+    GateFinished {
+        /// Which kind of gate run.
+        level: GateLevel,
+        /// The gate stage (`qualityGates` key: a wave id, `wave<N>` or `final`); `None` for an agent's own gates.
+        stage: Option<String>,
+        /// What was checked: an agent id, or `integration`.
+        service: String,
+        /// What it found.
+        result: crate::gates::GateResult,
+    },
+    /// Every gate of a stage passed (or a person approved the stage).
+    GateStagePassed {
+        /// The stage.
+        stage: String,
+    },
+    /// A gate stage failed and its `failureAction` was applied.
+    GateStageFailed {
+        /// The stage.
+        stage: String,
+        /// The action taken (after `--risk-tolerance`).
+        action: crate::plan::FailureAction,
+        /// Agents whose gates failed (empty when the integration branch failed).
+        agents: Vec<String>,
+    },
+    /// A completed agent goes back for another attempt because a gate
+    /// stage's `rollback-and-retry` failed its work.
+    AgentRolledBack {
+        /// Agent id.
+        agent: String,
+        /// The stage.
+        stage: String,
+        /// The gate failure (the next attempt's retry context).
+        reason: String,
+    },
+    /// A person decided a manual review (`resume --approve` / `--reject`).
+    ReviewDecided {
+        /// The stage.
+        stage: String,
+        /// Approved (the stage counts as passed) or rejected (its agents fail).
+        approved: bool,
+        /// The stage's agents (failed when rejected).
+        agents: Vec<String>,
+    },
+}
+
+/// Where a gate ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateLevel {
+    /// An agent's own `qualityGates`, after it finished.
+    Agent,
+    /// A wave's stage, on one agent's work.
+    Wave,
+    /// A wave's stage, on the merged integration branch.
+    Integration,
+    /// The `final` stage.
+    Final,
 }
 
 /// What kind of conflict.
@@ -327,7 +385,8 @@ impl Event {
             | Event::AgentMerged { agent, .. }
             | Event::ConflictFound { agent, .. }
             | Event::ConflictResolved { agent, .. }
-            | Event::WorktreeRemoved { agent } => Some(agent),
+            | Event::WorktreeRemoved { agent }
+            | Event::AgentRolledBack { agent, .. } => Some(agent),
             _ => None,
         }
     }
@@ -361,6 +420,11 @@ impl Event {
             Event::ConflictResolved { .. } => "ConflictResolved",
             Event::BaseLanded { .. } => "BaseLanded",
             Event::WorktreeRemoved { .. } => "WorktreeRemoved",
+            Event::GateFinished { .. } => "GateFinished",
+            Event::GateStagePassed { .. } => "GateStagePassed",
+            Event::GateStageFailed { .. } => "GateStageFailed",
+            Event::AgentRolledBack { .. } => "AgentRolledBack",
+            Event::ReviewDecided { .. } => "ReviewDecided",
         }
     }
 }
@@ -421,7 +485,13 @@ impl Event {
             | Event::ConflictFound { .. }
             | Event::ConflictResolved { .. }
             | Event::BaseLanded { .. }
-            | Event::WorktreeRemoved { .. } => PhaseScope::None,
+            | Event::WorktreeRemoved { .. }
+            | Event::GateFinished { .. }
+            | Event::GateStagePassed { .. }
+            | Event::GateStageFailed { .. } => PhaseScope::None,
+            Event::AgentRolledBack { agent, .. } => PhaseScope::Agent(agent),
+            // A rejection fails the stage's agents.
+            Event::ReviewDecided { .. } => PhaseScope::All,
         }
     }
 }

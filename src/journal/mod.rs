@@ -7,7 +7,10 @@ pub mod state;
 pub mod store;
 
 pub use event::{
-    AgentOutcome, ConflictAction, ConflictKind, Event, EventRecord, PhaseScope, RunOutcome,
+    AgentOutcome, ConflictAction, ConflictKind, Event, EventRecord, GateLevel, PhaseScope,
+    RunOutcome,
 };
-pub use state::{AgentGit, AgentPhase, AgentState, GitConflict, Landed, RunState};
+pub use state::{
+    AgentGit, AgentPhase, AgentState, GateRun, GitConflict, Landed, RunState, StageState,
+};
 pub use store::{Journal, JournalError, now_ms};

@@ -186,6 +186,38 @@ pub struct RunState {
     pub workspace: Option<crate::workspace::WorkspaceInfo>,
     /// The integration branch landed on the base branch (`merge-all`).
     pub landed: Option<Landed>,
+    /// Every gate run, in order.
+    pub gate_runs: Vec<GateRun>,
+    /// Gate stages by `qualityGates` key.
+    pub stages: BTreeMap<String, StageState>,
+}
+
+/// One gate run, as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRun {
+    /// Which kind of run.
+    pub level: super::event::GateLevel,
+    /// Its stage, if any.
+    pub stage: Option<String>,
+    /// What was checked (agent id or `integration`).
+    pub service: String,
+    /// What it found.
+    pub result: crate::gates::GateResult,
+}
+
+/// Where a gate stage is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageState {
+    /// Passed (or approved); it will not run again.
+    pub passed: bool,
+    /// Failed and its action was applied (latest failure).
+    pub failed_action: Option<crate::plan::FailureAction>,
+    /// Rollback-and-retry rounds used.
+    pub rollbacks: u32,
+    /// A person's decision on a manual review.
+    pub review: Option<bool>,
 }
 
 impl RunState {
@@ -431,6 +463,58 @@ impl RunState {
             Event::WorktreeRemoved { agent } => {
                 if let Some(git) = &mut self.agent(agent).git {
                     git.worktree = None;
+                }
+            }
+            Event::GateFinished {
+                level,
+                stage,
+                service,
+                result,
+            } => self.gate_runs.push(GateRun {
+                level: *level,
+                stage: stage.clone(),
+                service: service.clone(),
+                result: result.clone(),
+            }),
+            Event::GateStagePassed { stage } => {
+                let s = self.stages.entry(stage.clone()).or_default();
+                s.passed = true;
+                s.failed_action = None;
+            }
+            Event::GateStageFailed { stage, action, .. } => {
+                let s = self.stages.entry(stage.clone()).or_default();
+                s.failed_action = Some(*action);
+                if *action == crate::plan::FailureAction::RollbackAndRetry {
+                    s.rollbacks += 1;
+                }
+            }
+            Event::AgentRolledBack { agent, reason, .. } => {
+                let a = self.agent(agent);
+                a.phase = AgentPhase::Retrying;
+                a.last_failure = Some(reason.clone());
+                a.finished_at_ms = None;
+                a.progress = 0;
+            }
+            Event::ReviewDecided {
+                stage,
+                approved,
+                agents,
+            } => {
+                let s = self.stages.entry(stage.clone()).or_default();
+                s.review = Some(*approved);
+                s.passed = *approved;
+                s.failed_action = None;
+                if !*approved {
+                    let reason = format!("rejected in the manual review of gate stage {stage}");
+                    for id in agents {
+                        let a = self.agent(id);
+                        a.phase = AgentPhase::Failed;
+                        a.outcome = Some(AgentOutcome::Failed {
+                            reason: reason.clone(),
+                        });
+                        a.last_failure = Some(reason.clone());
+                        a.finished_at_ms = Some(at);
+                    }
                 }
             }
         }

@@ -409,6 +409,14 @@ impl Workspaces {
         })
     }
 
+    /// Puts a worktree back to its last commit: undoes what ran in it after
+    /// the snapshot (gate builds, formatters); ignored files stay.
+    pub async fn restore(&self, path: &Path) -> Result<(), WorkspaceError> {
+        git::run(path, ["reset", "--hard", "--quiet"]).await?;
+        git::run(path, ["clean", "-fd", "--quiet"]).await?;
+        Ok(())
+    }
+
     /// Files that differ between two commits (renames count as both paths).
     pub async fn changed_files(&self, from: &str, to: &str) -> Result<Vec<String>, WorkspaceError> {
         let out = git::run(
