@@ -130,6 +130,16 @@ fn a_failing_agent_gate_retries_the_agent_with_the_failure_as_context() {
     assert_eq!(agent_report(dir.path(), "FIXER")["attempts"], 2);
     let junit = std::fs::read_to_string(run_dir(dir.path()).join("gates.junit.xml")).unwrap();
     assert!(junit.contains("<testsuite name=\"check:FIXER\""), "{junit}");
+    let gates = report(dir.path())["gates"].as_array().unwrap().clone();
+    assert_eq!(gates.len(), 2, "{gates:?}");
+    assert_eq!(gates[0]["result"]["status"], "failed");
+    assert_eq!(gates[1]["result"]["status"], "passed");
+    let markdown = std::fs::read_to_string(run_dir(dir.path()).join("report.md")).unwrap();
+    assert!(markdown.contains("## Quality gates"), "{markdown}");
+    assert!(
+        markdown.contains("[GATE: check] Service: FIXER - PASSED"),
+        "{markdown}"
+    );
 }
 
 fn staged_plan(dir: &Path, action: &str, wave2: bool) {

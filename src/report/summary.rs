@@ -237,6 +237,12 @@ pub struct RunReport {
     /// Where `merge-all` landed the work.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landed: Option<crate::journal::Landed>,
+    /// Every quality-gate run, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::journal::GateRun>,
+    /// Gate stages and where they stand.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gate_stages: BTreeMap<String, crate::journal::StageState>,
 }
 
 /// Builds the report of a run from its state. `now_ms` is the report time: it
@@ -354,6 +360,8 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         agents,
         workspace: state.workspace.clone(),
         landed: state.landed.clone(),
+        gates: state.gate_runs.clone(),
+        gate_stages: state.stages.clone(),
     }
 }
 
@@ -510,6 +518,40 @@ fn usage_section(out: &mut String, report: &RunReport) {
     );
 }
 
+/// Quality gates: the seed's gate lines with failing tests, and the stages.
+fn gates_section(out: &mut String, report: &RunReport) {
+    if report.gates.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Quality gates\n");
+    for (stage, state) in &report.gate_stages {
+        let verdict = match (state.passed, state.review, state.failed_action) {
+            (true, Some(true), _) => "approved in manual review".to_string(),
+            (true, _, _) => "passed".to_string(),
+            (false, Some(false), _) => "rejected in manual review".to_string(),
+            (false, _, Some(action)) => format!("failed ({action})"),
+            (false, _, None) => "not finished".to_string(),
+        };
+        let _ = writeln!(out, "- stage `{stage}`: {verdict}");
+    }
+    if !report.gate_stages.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "```");
+    for run in &report.gates {
+        let _ = writeln!(
+            out,
+            "{}",
+            crate::gates::gate_line(&run.result, &run.service)
+        );
+        for failure in &run.result.failures {
+            let message = failure.message.lines().next().unwrap_or("");
+            let _ = writeln!(out, "  - {}: {message}", failure.name);
+        }
+    }
+    let _ = writeln!(out, "```\n");
+}
+
 /// Branches, merges and conflicts of a run in worktrees.
 fn git_section(out: &mut String, report: &RunReport) {
     let Some(ws) = &report.workspace else {
@@ -622,6 +664,7 @@ pub fn report_markdown(report: &RunReport) -> String {
     }
 
     usage_section(&mut out, report);
+    gates_section(&mut out, report);
     git_section(&mut out, report);
 
     let troubled: Vec<&AgentReport> = report
