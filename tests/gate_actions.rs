@@ -186,6 +186,20 @@ fn manual_review_pauses_writes_review_md_and_approve_goes_on() {
     staged_plan(dir.path(), "manual-review", true);
     let (code, out) = run_plan(dir.path(), &[]);
     assert_eq!(code, 3, "{out}");
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir(dir.path()).join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        status["risks"]
+            .to_string()
+            .contains("quality gate stage build failed (manual-review)"),
+        "{status}"
+    );
+    assert!(
+        status["recommendations"].to_string().contains("--approve"),
+        "{status}"
+    );
     let review = std::fs::read_to_string(run_dir(dir.path()).join("review.md")).unwrap();
     assert!(review.contains("gate stage `build`"), "{review}");
     assert!(review.contains("product.txt needs fixing"), "{review}");

@@ -457,6 +457,20 @@ fn the_report_shows_branches_merges_and_conflicts() {
     assert!(a["git"]["merged"].is_string(), "{a}");
     assert_eq!(b["git"]["conflict"]["kind"], "merge");
     assert_eq!(b["git"]["conflict"]["files"][0], "shared.txt");
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir(repo.path()).join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        status["risks"]
+            .to_string()
+            .contains("B: merge conflict with the integration branch (shared.txt)"),
+        "{status}"
+    );
+    assert!(
+        status["recommendations"].to_string().contains("git add"),
+        "{status}"
+    );
     let markdown = std::fs::read_to_string(run_dir(repo.path()).join("report.md")).unwrap();
     assert!(markdown.contains("## Git"), "{markdown}");
     assert!(

@@ -88,6 +88,8 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
         );
     }
 
+    git_and_gate_risks(state, run_id, &mut risks, &mut recommendations);
+
     if state.outcome == Some(RunOutcome::Interrupted) {
         push_unique(
             &mut recommendations,
@@ -116,6 +118,61 @@ pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Va
         status["costUsd"] = json!(state.cost_usd());
     }
     status
+}
+
+/// Risks and recommendations from unresolved conflicts and failed gate stages.
+fn git_and_gate_risks(
+    state: &RunState,
+    run_id: &str,
+    risks: &mut Vec<String>,
+    recommendations: &mut Recommendations,
+) {
+    use crate::journal::{ConflictAction, ConflictKind};
+    for agent in state.agents.values() {
+        let Some(conflict) = agent.git.as_ref().and_then(|g| g.conflict.as_ref()) else {
+            continue;
+        };
+        risks.push(format!(
+            "{}: {} ({})",
+            agent.id,
+            conflict.kind.describe(),
+            conflict.files.join(", ")
+        ));
+        if conflict.action == ConflictAction::Pause {
+            let how = match (conflict.kind, &state.workspace) {
+                (ConflictKind::Merge, Some(ws)) => format!(
+                    "Fix the conflicting files in {}, `git add` them, then run `llm-orchestrate resume {run_id}`",
+                    ws.integration_path.display()
+                ),
+                _ => format!(
+                    "Revert the files outside {}'s scope on its branch (or merge it by hand to accept them), then run `llm-orchestrate resume {run_id}`",
+                    agent.id
+                ),
+            };
+            push_unique(recommendations, how);
+        }
+    }
+    for (stage, stage_state) in &state.stages {
+        if stage_state.passed {
+            continue;
+        }
+        let Some(action) = stage_state.failed_action else {
+            continue;
+        };
+        risks.push(format!("quality gate stage {stage} failed ({action})"));
+        let next = match action {
+            crate::plan::FailureAction::ManualReview => format!(
+                "Review review.md, then run `llm-orchestrate resume {run_id} --approve` or `--reject`"
+            ),
+            crate::plan::FailureAction::Continue => {
+                format!("Fix what gate stage {stage} found; the run went on without it")
+            }
+            _ => format!(
+                "Fix what gate stage {stage} found, then run `llm-orchestrate resume {run_id}` (its gates run again first)"
+            ),
+        };
+        push_unique(recommendations, next);
+    }
 }
 
 /// The `status` string of one agent.
