@@ -544,3 +544,30 @@ fn validate_refuses_ids_that_cannot_name_folders_and_scopes_that_leave_the_repos
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[test]
+fn doctor_finds_an_agent_cli_named_by_its_override_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("my-claude");
+    std::fs::write(&fake, "#!/bin/sh\necho '9.9.9 (Claude Code)'\n").unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+    let assert = bin()
+        .args(["doctor", "--json"])
+        .env("LLMO_CLAUDE_BIN", &fake)
+        .env("PATH", "/usr/bin:/bin")
+        .assert()
+        .code(0);
+    let json: serde_json::Value =
+        serde_json::from_slice(&assert.get_output().stdout).expect("doctor --json");
+    let claude = json["clis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "claude")
+        .cloned()
+        .unwrap();
+    assert_eq!(claude["path"], fake.to_string_lossy().as_ref(), "{json}");
+    assert_eq!(claude["version"], "9.9.9 (Claude Code)", "{json}");
+}

@@ -242,6 +242,28 @@ fn probe(source: String, url: String, timeout: Duration) -> ServerEvidence {
 }
 
 /// Gathers evidence from the real environment.
+/// Where an agent CLI is: `LLMO_<NAME>_BIN` when set (the override the
+/// drivers use), else `name` on PATH.
+pub fn locate_cli(name: &str) -> Option<PathBuf> {
+    locate_program(&format!("LLMO_{}_BIN", name.to_ascii_uppercase()), name)
+}
+
+/// `variable`'s value when set (a path, or a name looked up on PATH; a path
+/// that does not exist means "not installed"), else `program` on PATH.
+pub fn locate_program(variable: &str, program: &str) -> Option<PathBuf> {
+    match std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        Some(value) => {
+            let path = PathBuf::from(&value);
+            if path.components().count() > 1 {
+                path.is_file().then_some(path)
+            } else {
+                which(&path.to_string_lossy())
+            }
+        }
+        None => which(program),
+    }
+}
+
 pub fn gather(timeout: Duration) -> Evidence {
     let get = |name: &str| std::env::var(name).ok();
     let keys = API_KEYS
@@ -254,7 +276,7 @@ pub fn gather(timeout: Duration) -> Evidence {
     let clis = AGENT_CLIS
         .iter()
         .map(|(name, _)| {
-            let path = which(name);
+            let path = locate_cli(name);
             let version = path.as_deref().and_then(|p| version_of(p, timeout));
             CliEvidence {
                 name: name.to_string(),

@@ -196,17 +196,7 @@ pub struct CliCommand {
 /// Finds a flavour's program: the override variable when set (a path, or a
 /// name looked up on PATH), else its program name on PATH.
 pub fn find_program(flavor: &dyn CliFlavor) -> Option<PathBuf> {
-    match std::env::var_os(flavor.program_variable()).filter(|v| !v.is_empty()) {
-        Some(value) => {
-            let path = PathBuf::from(&value);
-            if path.components().count() > 1 {
-                path.is_file().then_some(path)
-            } else {
-                super::detect::which(&path.to_string_lossy())
-            }
-        }
-        None => super::detect::which(flavor.program()),
-    }
+    super::detect::locate_program(flavor.program_variable(), flavor.program())
 }
 
 /// Runs agents with a coding-agent CLI (see the module documentation).
