@@ -78,6 +78,8 @@ struct Setup {
     home: tempfile::TempDir,
     plans: tempfile::TempDir,
     claude: PathBuf,
+    /// More environment for the orchestrator (other CLIs' program variables).
+    extra_env: Vec<(String, PathBuf)>,
 }
 
 fn setup(claude: PathBuf) -> Setup {
@@ -91,6 +93,7 @@ fn setup(claude: PathBuf) -> Setup {
         home: tempfile::tempdir().unwrap(),
         plans: tempfile::tempdir().unwrap(),
         claude,
+        extra_env: Vec::new(),
     }
 }
 
@@ -129,11 +132,19 @@ impl Setup {
         command
             .current_dir(self.repo.path())
             .args(args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env_remove("CI")
             .env("LLMO_CLAUDE_BIN", &self.claude)
             .env("HOME", self.home.path())
+            .env_remove("CODEX_HOME")
+            .env_remove("GEMINI_CLI_HOME")
+            .env_remove("GOOGLE_API_KEY")
             .env("ANTHROPIC_BASE_URL", server.base_url())
             .env("ANTHROPIC_API_KEY", "test-key")
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.base_url()))
+            .env("OPENAI_API_KEY", "test-key")
+            .env("GOOGLE_GEMINI_BASE_URL", server.base_url())
+            .env("GEMINI_API_KEY", "test-key")
             .timeout(std::time::Duration::from_secs(240));
         let out = tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
@@ -342,6 +353,68 @@ async fn a_merge_conflict_is_resolved_by_a_resolver_agent() {
             s.repo.path(),
             &format!(
                 "git merge-base --is-ancestor {} {integration_branch}",
+                s.branch(agent)
+            ),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_then_gemini_cli_build_on_each_others_merged_work() {
+    let (Some(claude), Some(codex), Some(gemini)) =
+        (claude_or_skip(), find_cli("codex"), find_cli("gemini"))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "codex and gemini are installed by .ci/run"
+        );
+        return;
+    };
+    let mut s = setup(claude);
+    s.extra_env = vec![
+        ("LLMO_CODEX_BIN".into(), codex),
+        ("LLMO_GEMINI_BIN".into(), gemini),
+    ];
+    let server = server(serde_json::json!({
+        "LIB": {"turns": [
+            {"text": "[STATUS: STARTED]", "toolCalls": [{"name": "exec_command", "arguments": {"cmd": "printf 'pub fn lib() {}\\n' > lib.rs"}}]},
+            {"text": "[STATUS: COMPLETE] lib.rs written"}
+        ]},
+        "LIB_USER": {"turns": [
+            {"text": "[STATUS: STARTED]", "toolCalls": [{"name": "run_shell_command", "arguments": {"command": "cp ../lib/lib.rs uses_lib.rs", "description": "copy"}}]},
+            {"text": "[STATUS: COMPLETE] copied wave 1's lib.rs"}
+        ]},
+    }))
+    .await;
+    let mut lib = claude_agent("LIB", Some("svc/lib"), &[]);
+    lib["driver"] = "codex".into();
+    lib["model"] = "gpt-5-codex".into();
+    let mut user = claude_agent("LIB_USER", Some("svc/app"), &["LIB"]);
+    user["driver"] = "gemini-cli".into();
+    user["model"] = "gemini-2.5-pro".into();
+    let plan = s.plan(
+        serde_json::json!([
+            {"waveId": "lib", "agents": [lib]},
+            {"waveId": "app", "agents": [user]}
+        ]),
+        serde_json::json!({}),
+    );
+    let (code, out) = s.run(&server, &plan).await;
+    assert_eq!(code, 0, "{out}");
+    let integration = format!("llmo/{}/integration", s.run_id());
+    assert_eq!(
+        sh(
+            s.repo.path(),
+            &format!("git show {integration}:svc/app/uses_lib.rs")
+        ),
+        "pub fn lib() {}",
+        "Gemini CLI in wave 2 read what Codex wrote in wave 1"
+    );
+    for agent in ["LIB", "LIB_USER"] {
+        sh(
+            s.repo.path(),
+            &format!(
+                "git merge-base --is-ancestor {} {integration}",
                 s.branch(agent)
             ),
         );
