@@ -7,10 +7,12 @@
 //!   the agent's `maxRetries` apply and the next attempt, in a fresh
 //!   worktree, gets the failure as `LLMO_RETRY_CONTEXT` / in its prompt.
 //! - **Wave gates** (`qualityGates.<waveId>` or `wave<N>`) run once every agent
-//!   of the wave finished: first on each completed agent's work (its scope in
-//!   its worktree, before merging; `Service: <agent>`), then, after the
-//!   wave's branches merged, on the integration worktree (`Service:
-//!   integration`). Without worktrees they run on each agent's scope in place.
+//!   of the wave finished: first on each completed agent's work that is not
+//!   merged yet (its scope in its worktree, before merging; `Service:
+//!   <agent>`), then, after the wave's branches merged, on the integration
+//!   worktree (`Service: integration`). In `continuous` mode and sequential
+//!   waves agents merge as they complete, so only the integration check runs.
+//!   Without worktrees they run on each agent's scope in place.
 //! - **Final gates** (`qualityGates.final`) run after the last wave, on the
 //!   integration worktree (or the workspace folder), when every agent completed.
 //!
@@ -230,9 +232,23 @@ impl Engine {
         let Some(ctx) = self.gate_ctx.clone() else {
             return Ok(None);
         };
-        // 1. Each agent's work.
+        // 1. Each agent's work, unless it is merged already (it passed
+        // before merging, or merges came first: continuous mode, sequential waves).
+        let unmerged: Vec<String> = agents
+            .iter()
+            .filter(|id| {
+                self.options.workspaces.is_none()
+                    || self
+                        .state
+                        .agents
+                        .get(id.as_str())
+                        .and_then(|a| a.git.as_ref())
+                        .is_none_or(|g| g.merged.is_none())
+            })
+            .cloned()
+            .collect();
         let mut failing: Vec<(String, String)> = Vec::new();
-        for id in &agents {
+        for id in &unmerged {
             self.snapshot_before_gates(id).await?;
             let dir = self.work_dir_of(id);
             let results = run_gates(&ctx, &stage.gates, &dir, interrupt).await;
