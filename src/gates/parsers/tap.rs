@@ -13,7 +13,7 @@ use super::Parsed;
 /// A test line: indentation, `ok`/`not ok`, number, description, directive.
 static TEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^(\s*)(not ok|ok)\b(?:\s+(\d+))?(?:\s*-)?\s*(.*?)(?:\s+#\s*(?i:(skip|todo))\S*\b(.*))?$",
+        r"^(\s*)(not ok|ok)\b(?:\s+(\d+))?(?:\s*-)?\s*(.*?)(?:\s*#\s*(?i:(skip|todo))\S*\b(.*))?$",
     )
     .expect("valid regex")
 });
@@ -29,7 +29,8 @@ pub(super) struct Entry {
     pub(super) name: String,
     /// `SKIP` or `TODO` (upper case), if any.
     pub(super) directive: Option<String>,
-    /// The YAML diagnostics block's lines, de-indented.
+    /// The YAML diagnostics block's lines, de-indented; for a failure without
+    /// YAML, its `#` comment lines below, each as `diagnostic:<comment>`.
     pub(super) yaml: Vec<String>,
 }
 
@@ -64,6 +65,21 @@ pub(super) fn entries(output: &str) -> Vec<Entry> {
                     j += 1;
                 }
                 i = j;
+            } else if !entry.ok {
+                // No YAML: the `#` comments right below (Perl's Test::More
+                // prints `#   Failed test 'name'` and where).
+                let mut j = i + 1;
+                while let Some(comment) = lines
+                    .get(j)
+                    .and_then(|l| l.trim_start().strip_prefix('#'))
+                    .filter(|c| !c.trim_start().starts_with("Subtest:"))
+                {
+                    if !comment.trim_start().starts_with("Looks like") {
+                        entry.yaml.push(format!("diagnostic:{comment}"));
+                    }
+                    j += 1;
+                }
+                i = j - 1;
             }
             entries.push(entry);
         }
@@ -80,6 +96,13 @@ fn indent(line: &str) -> usize {
 /// A failure's message from its YAML diagnostics: `message:` or `error:`
 /// (a scalar or a `|` block), else the whole block.
 pub(super) fn yaml_message(yaml: &[String]) -> String {
+    if yaml.iter().all(|l| l.starts_with("diagnostic:")) {
+        return yaml
+            .iter()
+            .map(|l| l["diagnostic:".len()..].trim())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     for key in ["message:", "error:"] {
         let Some(at) = yaml.iter().position(|l| l.starts_with(key)) else {
             continue;
@@ -184,6 +207,14 @@ not ok 6 - multi-line
                 ("multi-line", "first line\nsecond line"),
             ]
         );
+    }
+
+    #[test]
+    fn perl_test_more_diagnostics_are_the_message() {
+        let text = "ok 1 - a\nnot ok 2 - b\n#   Failed test 'b'\n#   at -e line 1.\nok 3 # skip no db\n1..3\n# Looks like you failed 1 test of 3.\n";
+        let parsed = parse(text).unwrap();
+        assert_eq!((parsed.passed, parsed.failed, parsed.skipped), (1, 1, 1));
+        assert_eq!(parsed.failures[0].message, "Failed test 'b'\nat -e line 1.");
     }
 
     #[test]
