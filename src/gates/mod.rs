@@ -257,6 +257,12 @@ pub async fn run_gate(spec: &GateSpec, mode: GateMode, cancel: CancellationToken
             .map_or_else(|| "(no junitPath)".to_string(), |p| p.display().to_string());
         problem = Some(format!("cannot read the JUnit XML file {path}"));
     }
+    // pytest's exit code 5 means it collected no test: that is `no tests`, not a failure.
+    let stopped = stopped.filter(|_| {
+        !(result.exit_code == Some(5)
+            && result.passed + result.failed == 0
+            && run.output.text.contains("no tests ran"))
+    });
     let killed = result.exit_code.is_none();
     let tests_failed = result.failed > 0;
     // An exit code is the reason only when no failing test explains it; a

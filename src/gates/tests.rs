@@ -229,6 +229,19 @@ async fn strict_mode_fails_a_test_gate_without_tests() {
         (r.status, r.detail.as_deref()),
         (GateStatus::Failed, Some("no tests found"))
     );
+    // pytest says so with exit code 5.
+    let s = spec(
+        dir.path(),
+        "echo '===== no tests ran in 0.01s ====='; exit 5",
+        GateParser::Pytest,
+    );
+    let r = run_gate(&s, GateMode::Normal, CancellationToken::new()).await;
+    assert_eq!(r.status, GateStatus::Passed);
+    let r = run_gate(&s, GateMode::Strict, CancellationToken::new()).await;
+    assert_eq!(
+        (r.status, r.detail.as_deref()),
+        (GateStatus::Failed, Some("no tests found"))
+    );
 }
 
 fn process_alive(pid: i32) -> bool {
