@@ -16,6 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::plan::{CommandSpec, GateParser, Plan};
 
+pub mod capture;
+pub mod parsers;
+pub mod presets;
+pub mod runner;
+#[cfg(test)]
+mod tests;
+
 /// How strictly gates are applied (`--quality-gates`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -147,7 +154,8 @@ impl GateResult {
 pub struct ResolveError(pub String);
 
 /// The gate `name` for work in `scope_dir`: the plan's definition under
-/// `gates`, else the built-in preset for the project found there.
+/// `gates`, else the built-in preset for the project found there or in its
+/// nearest parent up to the repository root ([`presets`]).
 pub fn resolve(plan: &Plan, name: &str, scope_dir: &Path) -> Result<GateSpec, ResolveError> {
     if let Some(def) = plan.gates.get(name) {
         let dir = match &def.working_directory {
@@ -163,11 +171,19 @@ pub fn resolve(plan: &Plan, name: &str, scope_dir: &Path) -> Result<GateSpec, Re
             junit_path: def.junit_path.as_ref().map(|p| dir.join(p)),
         });
     }
-    Err(ResolveError(format!(
-        "gate {name:?} has no definition under \"gates\" and no built-in preset fits {}",
-        scope_dir.display()
-    )))
+    let preset = presets::preset(name, scope_dir).map_err(|e| ResolveError(e.to_string()))?;
+    Ok(GateSpec {
+        name: name.to_string(),
+        command: preset.command(),
+        working_directory: preset.dir,
+        timeout: None,
+        parser: preset.parser,
+        junit_path: None,
+    })
 }
+
+/// Most bytes of output kept in [`GateResult::output_tail`].
+const OUTPUT_TAIL_BYTES: usize = 4000;
 
 /// The end of `text`, at most `max` bytes, on a character boundary.
 fn tail(text: &str, max: usize) -> String {
@@ -178,98 +194,151 @@ fn tail(text: &str, max: usize) -> String {
     text[start..].to_string()
 }
 
-/// Runs a gate and reads its result. `cancel` stops it (the result is then failed).
+/// Runs a gate and reads its result. `cancel` stops it (the result is then
+/// failed). The command runs in its own process group, killed with it on
+/// timeout or cancel ([`runner`]); its output is read with the gate's parser
+/// ([`parsers`]) and the exit code is checked too: a non-zero exit without a
+/// parsed failure fails (`exit code N`), and so do parsed failures with a
+/// zero exit. Under [`GateMode::Strict`] a test gate that found no tests fails.
 pub async fn run_gate(spec: &GateSpec, mode: GateMode, cancel: CancellationToken) -> GateResult {
     if mode == GateMode::Off {
         return GateResult::skipped(&spec.name, "quality gates are off");
     }
     let started = std::time::Instant::now();
-    let mut command = match &spec.command {
-        CommandSpec::Shell(script) => {
-            let mut c = tokio::process::Command::new("sh");
-            c.arg("-c").arg(script);
-            c
-        }
-        CommandSpec::Argv(argv) => {
-            let Some((program, args)) = argv.split_first() else {
-                return GateResult::skipped(&spec.name, "empty command");
-            };
-            let mut c = tokio::process::Command::new(program);
-            c.args(args);
-            c
-        }
-    };
-    command
-        .current_dir(&spec.working_directory)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let run = command.output();
-    let output = tokio::select! {
-        out = run => out,
-        () = cancel.cancelled() => {
-            let mut result = GateResult::skipped(&spec.name, "cancelled");
+    let run = runner::run(spec, &cancel).await;
+    let mut result = GateResult::skipped(&spec.name, "");
+    result.detail = None;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result.output_tail = tail(&run.output.tail, OUTPUT_TAIL_BYTES);
+    let stopped = match run.ended {
+        runner::Ended::NotFound(tool) => return tool_missing(result, &tool, mode),
+        runner::Ended::Failed(why) => {
             result.status = GateStatus::Failed;
+            result.detail = Some(format!("cannot run the gate: {why}"));
             return result;
         }
-        () = sleep_opt(spec.timeout) => {
-            let mut result = GateResult::skipped(&spec.name, format!("timed out after {:?}", spec.timeout.unwrap_or_default()));
-            result.status = GateStatus::Failed;
-            result.duration_ms = started.elapsed().as_millis() as u64;
-            return result;
+        runner::Ended::Exited(status) => {
+            if let Some(tool) = missing_tool(spec, status.code(), &run.output.text) {
+                return tool_missing(result, &tool, mode);
+            }
+            result.exit_code = status.code();
+            match (
+                status.code(),
+                std::os::unix::process::ExitStatusExt::signal(&status),
+            ) {
+                (Some(0), _) => None,
+                (Some(c), _) => Some(format!("exit code {c}")),
+                (None, Some(s)) => Some(format!("killed by signal {s}")),
+                (None, None) => Some("exit status unknown".to_string()),
+            }
         }
+        runner::Ended::TimedOut => Some(format!(
+            "timed out after {}",
+            humanize(spec.timeout.unwrap_or_default())
+        )),
+        runner::Ended::Cancelled => Some("cancelled".to_string()),
     };
-    let duration_ms = started.elapsed().as_millis() as u64;
-    match output {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tool = match &spec.command {
-                CommandSpec::Argv(argv) => argv.first().cloned().unwrap_or_default(),
-                CommandSpec::Shell(_) => "sh".into(),
-            };
-            let mut result = GateResult::skipped(&spec.name, format!("tool not installed: {tool}"));
-            if mode == GateMode::Strict {
-                result.status = GateStatus::Failed;
-            }
-            result
-        }
-        Err(e) => {
-            let mut result = GateResult::skipped(&spec.name, format!("cannot run the gate: {e}"));
-            result.status = GateStatus::Failed;
-            result
-        }
-        Ok(out) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            let code = out.status.code();
-            let passed = out.status.success();
-            GateResult {
-                gate: spec.name.clone(),
-                status: if passed {
-                    GateStatus::Passed
-                } else {
-                    GateStatus::Failed
-                },
-                passed: 0,
-                failed: 0,
-                skipped: 0,
-                failures: Vec::new(),
-                exit_code: code,
-                duration_ms,
-                detail: (!passed).then(|| {
-                    code.map_or_else(
-                        || "killed by a signal".to_string(),
-                        |c| format!("exit code {c}"),
-                    )
-                }),
-                output_tail: tail(&text, 4000),
-            }
-        }
+    let parsed = parsers::parse(
+        spec.parser,
+        &spec.command.display(),
+        &run.output.text,
+        spec.junit_path.as_deref(),
+    );
+    let mut problem = None;
+    if let Some(p) = parsed {
+        result.passed = p.passed;
+        result.failed = p.failed.max(p.failures.len() as u32);
+        result.skipped = p.skipped;
+        result.failures = p.failures;
+    } else if spec.parser == GateParser::JunitXml {
+        let path = spec
+            .junit_path
+            .as_ref()
+            .map_or_else(|| "(no junitPath)".to_string(), |p| p.display().to_string());
+        problem = Some(format!("cannot read the JUnit XML file {path}"));
     }
+    // pytest's exit code 5 means it collected no test: that is `no tests`, not a failure.
+    let stopped = stopped.filter(|_| {
+        !(result.exit_code == Some(5)
+            && result.passed + result.failed == 0
+            && run.output.text.contains("no tests ran"))
+    });
+    let killed = result.exit_code.is_none();
+    let tests_failed = result.failed > 0;
+    // An exit code is the reason only when no failing test explains it; a
+    // timeout, a cancel or a signal is always said.
+    result.detail = match (stopped, problem) {
+        (Some(why), Some(p)) => Some(format!("{why}; {p}")),
+        (Some(why), None) if killed || !tests_failed => Some(why),
+        (_, p) => p,
+    };
+    let test_gate = spec.parser != GateParser::ExitCode;
+    result.status = if result.detail.is_some() || tests_failed {
+        GateStatus::Failed
+    } else if mode == GateMode::Strict && test_gate && result.passed + result.failed == 0 {
+        result.detail = Some("no tests found".to_string());
+        GateStatus::Failed
+    } else {
+        GateStatus::Passed
+    };
+    result
 }
 
-async fn sleep_opt(limit: Option<Duration>) {
-    match limit {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
+/// A result for a gate whose tool is missing: skipped, or failed under `strict`.
+fn tool_missing(mut result: GateResult, tool: &str, mode: GateMode) -> GateResult {
+    result.detail = Some(format!("tool not installed: {tool}"));
+    result.status = if mode == GateMode::Strict {
+        GateStatus::Failed
+    } else {
+        GateStatus::Skipped
+    };
+    result
+}
+
+/// The tool a command lacked, from how it failed: cargo's `no such command:
+/// audit` (→ `cargo-audit`), a shell's exit code 127 with `x: not found`, or
+/// `python -m x` saying `No module named x`.
+fn missing_tool(spec: &GateSpec, code: Option<i32>, output: &str) -> Option<String> {
+    let code = code.filter(|c| *c != 0)?;
+    let first_lines = || output.lines().take(20);
+    if let Some(sub) = first_lines().find_map(|l| l.split("no such command: ").nth(1)) {
+        return Some(format!(
+            "cargo-{}",
+            sub.trim().trim_matches(['`', '\'', '"'])
+        ));
+    }
+    // `/usr/bin/python3: No module named pytest` (not a test's ModuleNotFoundError).
+    if let Some(module) = first_lines().find_map(|l| {
+        l.split_once(": No module named ")
+            .filter(|(program, _)| program.contains("python") && !program.contains(' '))
+            .map(|(_, m)| m)
+    }) {
+        return Some(module.trim().trim_matches(['\'', '"']).to_string());
+    }
+    if code == 127 && matches!(spec.command, CommandSpec::Shell(_)) {
+        // `sh: 1: cargo: not found` / `sh: line 1: cargo: command not found`
+        return first_lines().find_map(|l| {
+            let l = l.trim_end();
+            let l = l
+                .strip_suffix(": command not found")
+                .or_else(|| l.strip_suffix(": not found"))?;
+            l.rsplit(": ").next().map(str::to_string)
+        });
+    }
+    None
+}
+
+/// `1m 30s`, `45s`, `250ms`.
+fn humanize(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs >= 60 && !secs.is_multiple_of(60) {
+        format!("{}m {}s", secs / 60, secs % 60)
+    } else if secs >= 60 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
     }
 }
 
@@ -295,30 +364,50 @@ pub fn gate_line(result: &GateResult, service: &str) -> String {
     format!("[GATE: {}] Service: {service} - {outcome}", result.gate)
 }
 
-/// JUnit XML of gate results: one `<testsuite>` per (service, gate).
+/// JUnit XML of gate results: one `<testsuite>` per (service, gate), a
+/// `<testcase>` per failing test; a gate that failed without a failing test
+/// (exit code, timeout) is one failing `<testcase>` named after the gate, and
+/// a skipped gate one skipped `<testcase>`.
 pub fn junit_xml(results: &[(String, GateResult)]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     for (service, r) in results {
+        let whole_gate_failed = r.status == GateStatus::Failed && r.failures.is_empty();
+        let whole_gate_skipped =
+            r.status == GateStatus::Skipped && r.passed + r.failed + r.skipped == 0;
+        let failures = r
+            .failed
+            .max(r.failures.len() as u32 + u32::from(whole_gate_failed));
+        let skipped = r.skipped + u32::from(whole_gate_skipped);
         xml.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">\n",
             escape(&format!("{}:{}", r.gate, service)),
-            r.passed + r.failed + r.skipped,
-            r.failed,
-            r.skipped,
+            r.passed + failures + skipped,
+            failures,
+            skipped,
             r.duration_ms as f64 / 1000.0
         ));
         for f in &r.failures {
             xml.push_str(&format!(
-                "    <testcase name=\"{}\"><failure message=\"{}\"/></testcase>\n",
+                "    <testcase name=\"{}\" classname=\"{}\"><failure message=\"{}\"/></testcase>\n",
                 escape(&f.name),
+                escape(&r.gate),
                 escape(&f.message)
             ));
         }
-        if r.status == GateStatus::Failed && r.failures.is_empty() {
+        if whole_gate_failed {
             xml.push_str(&format!(
-                "    <testcase name=\"{}\"><failure message=\"{}\"/></testcase>\n",
+                "    <testcase name=\"{}\" classname=\"{}\"><failure message=\"{}\"/></testcase>\n",
+                escape(&r.gate),
                 escape(&r.gate),
                 escape(r.detail.as_deref().unwrap_or("failed"))
+            ));
+        }
+        if whole_gate_skipped {
+            xml.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\"><skipped message=\"{}\"/></testcase>\n",
+                escape(&r.gate),
+                escape(&r.gate),
+                escape(r.detail.as_deref().unwrap_or("not run"))
             ));
         }
         xml.push_str("  </testsuite>\n");
@@ -327,9 +416,23 @@ pub fn junit_xml(results: &[(String, GateResult)]) -> String {
     xml
 }
 
+/// `text` for an XML attribute: markup characters escaped, line breaks and
+/// tabs as character references, characters XML 1.0 forbids (control codes,
+/// U+FFFE, U+FFFF) dropped.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
