@@ -397,3 +397,73 @@ fn final_gates_run_after_the_last_wave_and_merge_all_waits_for_them() {
         "approved work landed on main"
     );
 }
+
+#[test]
+fn a_preset_gate_runs_the_real_pytest_and_its_failing_test_reaches_the_retry() {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin");
+    if !venv.join("pytest").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pytest is installed by .ci/run"
+        );
+        eprintln!("skipped: pytest is not installed in .ci/venv");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A Python project; the first attempt's test fails, the retry (which sees
+    // the failing test's name in its context) fixes the code.
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"calc\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let script = "if printf '%s' \"$LLMO_RETRY_CONTEXT\" | grep -q 'test_adds'; then \
+                  printf 'def add(a, b):\\n    return a + b\\n' > calc.py; \
+                  else printf 'def add(a, b):\\n    return a - b\\n' > calc.py; fi; \
+                  printf 'from calc import add\\n\\ndef test_adds():\\n    assert add(2, 2) == 4\\n\\ndef test_zero():\\n    assert add(0, 0) == 0\\n' > test_calc.py; \
+                  echo '[STATUS: COMPLETE]'";
+    let mut a = agent("CALC", &[], script);
+    a["qualityGates"] = serde_json::json!(["unit-tests"]);
+    a["maxRetries"] = 1.into();
+    write_plan(
+        dir.path(),
+        serde_json::json!({"orchestrationId": "py", "waves": [{"waveId": "w", "agents": [a]}]}),
+    );
+    let path = format!(
+        "{}:{}",
+        venv.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--no-worktrees",
+            "--plan",
+            "plan.json",
+            "--run-dir",
+            "runs",
+            "--retry-base",
+            "10ms",
+        ])
+        .env_remove("CI")
+        .env("PATH", path)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("[GATE: unit-tests] Service: CALC - FAILED (1/2 tests failed)"),
+        "{text}"
+    );
+    assert!(text.contains("test_adds"), "{text}");
+    assert!(
+        text.contains("[GATE: unit-tests] Service: CALC - PASSED (2/2 tests)"),
+        "{text}"
+    );
+}
