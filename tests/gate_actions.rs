@@ -467,3 +467,65 @@ fn a_preset_gate_runs_the_real_pytest_and_its_failing_test_reaches_the_retry() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_llm_suggests_fixes_for_a_failed_gate() {
+    use llm_orchestrate::mock_provider::{MockServer, Script};
+    let script = Script::from_json(
+        r#"{"agents": {"GATE_ADVISOR": {"turns": [
+            {"text": "result.txt must hold exactly `ok`: write ok, not broken."}
+        ]}}}"#,
+    )
+    .unwrap();
+    let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The retry writes `ok` only when the suggestion reached its context.
+    let mut a = agent(
+        "FIXER",
+        &[],
+        "if printf '%s' \"$LLMO_RETRY_CONTEXT\" | grep -q 'write ok, not broken'; then echo ok > result.txt; else echo broken > result.txt; fi; echo '[STATUS: COMPLETE]'",
+    );
+    a["qualityGates"] = serde_json::json!(["check"]);
+    a["maxRetries"] = 1.into();
+    write_plan(
+        dir.path(),
+        serde_json::json!({"orchestrationId": "g", "platform": "claude",
+            "waves": [{"waveId": "w", "agents": [a]}],
+            "gates": {"check": file_gate("result.txt")}}),
+    );
+    let mut cmd = bin();
+    cmd.current_dir(dir.path())
+        .args([
+            "run",
+            "--no-worktrees",
+            "--plan",
+            "plan.json",
+            "--run-dir",
+            "runs",
+            "--retry-base",
+            "10ms",
+        ])
+        .env_remove("CI")
+        .env("ANTHROPIC_BASE_URL", server.base_url())
+        .env("ANTHROPIC_API_KEY", "advisor-test-key")
+        .timeout(std::time::Duration::from_secs(60));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Suggested fixes:"), "{text}");
+    assert!(text.contains("write ok, not broken"), "{text}");
+    let gates = report(dir.path())["gates"].as_array().unwrap().clone();
+    assert_eq!(
+        gates[0]["result"]["suggestion"],
+        "result.txt must hold exactly `ok`: write ok, not broken."
+    );
+    assert!(!server.requests().is_empty());
+}

@@ -263,3 +263,67 @@ fn make(
         text_tools,
     )))
 }
+
+/// Which LLM suggests fixes for failed gates (`--gate-advisor`; see
+/// [`crate::gates::advisor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AdvisorChoice {
+    /// The plan's platform when its API is configured, else none.
+    #[default]
+    Auto,
+    /// Never ask.
+    Off,
+    /// The Anthropic Messages API.
+    Claude,
+    /// The OpenAI Responses API.
+    Gpt,
+    /// The Gemini API.
+    Gemini,
+    /// An OpenAI-compatible server.
+    OpenSource,
+}
+
+/// The gate advisor for a run, if one is configured.
+pub fn gate_advisor(
+    plan: &Plan,
+    engine: &super::run::EngineArgs,
+) -> Result<Option<Arc<crate::gates::advisor::GateAdvisor>>, CliError> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let kind = match engine.gate_advisor {
+        AdvisorChoice::Off => return Ok(None),
+        AdvisorChoice::Claude => DriverKind::Anthropic,
+        AdvisorChoice::Gpt => DriverKind::Openai,
+        AdvisorChoice::Gemini => DriverKind::GeminiApi,
+        AdvisorChoice::OpenSource => DriverKind::OpenaiCompatible,
+        AdvisorChoice::Auto => match plan.platform {
+            Platform::Claude if set("ANTHROPIC_API_KEY") => DriverKind::Anthropic,
+            Platform::Gpt if set("OPENAI_API_KEY") => DriverKind::Openai,
+            Platform::Gemini if set("GEMINI_API_KEY") || set("GOOGLE_API_KEY") => {
+                DriverKind::GeminiApi
+            }
+            Platform::OpenSource if set("OPENAI_BASE_URL") || set("OLLAMA_HOST") => {
+                DriverKind::OpenaiCompatible
+            }
+            _ => return Ok(None),
+        },
+    };
+    let provider: Arc<dyn ChatProvider> = match kind {
+        DriverKind::Anthropic => AnthropicClient::new(ProviderConfig::anthropic_from_env())
+            .map(|c| Arc::new(c) as Arc<dyn ChatProvider>),
+        DriverKind::Openai => OpenAiResponsesClient::new(ProviderConfig::openai_from_env())
+            .map(|c| Arc::new(c) as Arc<dyn ChatProvider>),
+        DriverKind::GeminiApi => GeminiClient::new(ProviderConfig::gemini_from_env())
+            .map(|c| Arc::new(c) as Arc<dyn ChatProvider>),
+        _ => OpenAiChatClient::new(ProviderConfig::openai_compatible_from_env(None))
+            .map(|c| Arc::new(c) as Arc<dyn ChatProvider>),
+    }
+    .map_err(|e| CliError::Usage(format!("cannot set up the gate advisor: {e}")))?;
+    let model = std::env::var("LLMO_MODEL")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| default_model(kind).to_string());
+    let prices = Arc::new(price_table(engine.prices.as_deref())?);
+    Ok(Some(Arc::new(crate::gates::advisor::GateAdvisor::new(
+        provider, model, prices,
+    ))))
+}

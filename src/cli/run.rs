@@ -62,6 +62,10 @@ pub struct EngineArgs {
     /// stages into `continue`; `medium` as the plan says.
     #[arg(long, value_enum, default_value = "medium")]
     pub risk_tolerance: crate::engine::RiskTolerance,
+    /// Which LLM suggests fixes for failed gates: `auto` (the plan's platform
+    /// when its API key or server is configured), `off`, or a platform.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub gate_advisor: super::drivers::AdvisorChoice,
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -231,6 +235,7 @@ fn options(
         gate_mode: args.quality_gates,
         risk: args.risk_tolerance,
         review: None,
+        gate_advisor: None,
     }
 }
 
@@ -313,6 +318,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         &args.engine,
     );
     let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
+    options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
     let json = args.engine.json;
     let no_worktrees = args.no_worktrees;
     runtime()?.block_on(async move {
@@ -468,6 +474,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             &args.engine,
         );
         options.workspaces = reopen_workspaces(&plan, &state).await?;
+        options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
         options.review = match (args.approve, args.reject) {
             (true, _) => Some(true),
             (_, true) => Some(false),

@@ -77,6 +77,8 @@ pub(super) struct GateContext {
     pub plan: Arc<Plan>,
     /// `--quality-gates`, after `--risk-tolerance`.
     pub mode: GateMode,
+    /// Suggests fixes for failed gates, when an LLM is configured.
+    pub advisor: Option<Arc<crate::gates::advisor::GateAdvisor>>,
 }
 
 /// The gate mode after the risk tolerance (`low` is strict).
@@ -102,9 +104,11 @@ pub(super) fn effective_action(
     }
 }
 
-/// Runs the gates `names` in `dir`; returns their results in order.
+/// Runs the gates `names` in `dir` on `service`'s work; returns their
+/// results in order (failures with the advisor's suggestions).
 pub(super) async fn run_gates(
     ctx: &GateContext,
+    service: &str,
     names: &[String],
     dir: &Path,
     cancel: &CancellationToken,
@@ -122,6 +126,12 @@ pub(super) async fn run_gates(
                 result
             }
         };
+        let mut result = result;
+        if let Some(advisor) = &ctx.advisor
+            && result.status == GateStatus::Failed
+        {
+            advisor.advise(service, &mut result).await;
+        }
         results.push(result);
     }
     results
@@ -135,7 +145,7 @@ pub(super) async fn agent_gates(
     dir: &Path,
     cancel: &CancellationToken,
 ) -> (Vec<Event>, Option<String>) {
-    let results = run_gates(ctx, &agent.quality_gates, dir, cancel).await;
+    let results = run_gates(ctx, &agent.agent_id, &agent.quality_gates, dir, cancel).await;
     let failure = failure_of(&results);
     let events = results
         .into_iter()
@@ -251,7 +261,7 @@ impl Engine {
         for id in &unmerged {
             self.snapshot_before_gates(id).await?;
             let dir = self.work_dir_of(id);
-            let results = run_gates(&ctx, &stage.gates, &dir, interrupt).await;
+            let results = run_gates(&ctx, id, &stage.gates, &dir, interrupt).await;
             if let Some(text) = failure_of(&results) {
                 failing.push((id.clone(), text));
             }
@@ -279,7 +289,7 @@ impl Engine {
         }
         if let Some(ws) = self.options.workspaces.clone() {
             let dir = ws.info().integration_path.clone();
-            let results = run_gates(&ctx, &stage.gates, &dir, interrupt).await;
+            let results = run_gates(&ctx, "integration", &stage.gates, &dir, interrupt).await;
             let failure = failure_of(&results);
             let events = results
                 .into_iter()
@@ -540,7 +550,7 @@ impl Engine {
             Some(ws) => ws.info().integration_path.clone(),
             None => self.options.workspace_root.clone(),
         };
-        let results = run_gates(&ctx, &stage.gates, &dir, interrupt).await;
+        let results = run_gates(&ctx, "integration", &stage.gates, &dir, interrupt).await;
         let failure = failure_of(&results);
         let events = results
             .into_iter()

@@ -77,6 +77,8 @@ pub struct RunOptions {
     /// A person's decision on a stage waiting for a manual review
     /// (`resume --approve` / `--reject`).
     pub review: Option<bool>,
+    /// Suggests fixes for failed gates (`--gate-advisor`).
+    pub gate_advisor: Option<Arc<crate::gates::advisor::GateAdvisor>>,
 }
 
 /// Errors that stop the engine.
@@ -281,6 +283,7 @@ impl Engine {
             self.gate_ctx = Some(Arc::new(gates::GateContext {
                 plan: Arc::new(self.plan.clone()),
                 mode: gates::effective_mode(self.options.gate_mode, self.options.risk),
+                advisor: self.options.gate_advisor.clone(),
             }));
         }
         self

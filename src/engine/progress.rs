@@ -265,6 +265,12 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             if result.failures.len() > 10 {
                 text.push_str(&format!("\n  … and {} more", result.failures.len() - 10));
             }
+            if let Some(suggestion) = &result.suggestion {
+                text.push_str("\n  Suggested fixes:");
+                for line in suggestion.lines() {
+                    text.push_str(&format!("\n    {line}"));
+                }
+            }
             text
         }
         Event::GateStagePassed { stage } => format!("GATES {stage} passed"),

@@ -8,6 +8,8 @@
 //! write JUnit XML ([`junit_xml`]). When and where gates run, and what their
 //! results do, is the engine's business (`engine::gates`).
 
+pub mod advisor;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,6 +101,12 @@ pub struct GateResult {
     pub detail: Option<String>,
     /// The end of its output (bounded).
     pub output_tail: String,
+    /// Suggested fixes for a failure, from the gate advisor LLM (see [`advisor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    /// What asking the advisor cost (USD, when its price is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice_cost_usd: Option<f64>,
 }
 
 impl GateResult {
@@ -115,6 +123,8 @@ impl GateResult {
             duration_ms: 0,
             detail: Some(detail.into()),
             output_tail: String::new(),
+            suggestion: None,
+            advice_cost_usd: None,
         }
     }
 
@@ -143,6 +153,10 @@ impl GateResult {
         if !self.output_tail.is_empty() {
             text.push_str("\n--- gate output (end) ---\n");
             text.push_str(&self.output_tail);
+        }
+        if let Some(suggestion) = &self.suggestion {
+            text.push_str("\n--- suggested fixes ---\n");
+            text.push_str(suggestion);
         }
         text
     }

@@ -190,6 +190,8 @@ pub struct RunState {
     pub gate_runs: Vec<GateRun>,
     /// Gate stages by `qualityGates` key.
     pub stages: BTreeMap<String, StageState>,
+    /// USD spent asking the gate advisor.
+    pub advice_cost_usd: f64,
 }
 
 /// One gate run, as journaled.
@@ -470,12 +472,15 @@ impl RunState {
                 stage,
                 service,
                 result,
-            } => self.gate_runs.push(GateRun {
-                level: *level,
-                stage: stage.clone(),
-                service: service.clone(),
-                result: result.clone(),
-            }),
+            } => {
+                self.advice_cost_usd += result.advice_cost_usd.unwrap_or(0.0);
+                self.gate_runs.push(GateRun {
+                    level: *level,
+                    stage: stage.clone(),
+                    service: service.clone(),
+                    result: result.clone(),
+                });
+            }
             Event::GateStagePassed { stage } => {
                 let s = self.stages.entry(stage.clone()).or_default();
                 s.passed = true;
@@ -529,7 +534,7 @@ impl RunState {
 
     /// USD spent by every agent so far.
     pub fn cost_usd(&self) -> f64 {
-        self.agents.values().map(|a| a.cost_usd).sum()
+        self.agents.values().map(|a| a.cost_usd).sum::<f64>() + self.advice_cost_usd
     }
 
     /// Tokens used by every agent so far.

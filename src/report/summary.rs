@@ -548,6 +548,12 @@ fn gates_section(out: &mut String, report: &RunReport) {
             let message = failure.message.lines().next().unwrap_or("");
             let _ = writeln!(out, "  - {}: {message}", failure.name);
         }
+        if let Some(suggestion) = &run.result.suggestion {
+            let _ = writeln!(out, "  Suggested fixes:");
+            for line in suggestion.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
     }
     let _ = writeln!(out, "```\n");
 }
