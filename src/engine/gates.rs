@@ -70,6 +70,9 @@ pub enum RiskTolerance {
     High,
 }
 
+/// A gate without a `timeout` (presets included) is stopped after this long.
+pub(crate) const DEFAULT_GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// What agent gates need inside an attempt's task.
 #[derive(Debug)]
 pub(super) struct GateContext {
@@ -116,7 +119,10 @@ pub(super) async fn run_gates(
     let mut results = Vec::with_capacity(names.len());
     for name in names {
         let result = match crate::gates::resolve(&ctx.plan, name, dir) {
-            Ok(spec) => crate::gates::run_gate(&spec, ctx.mode, cancel.clone()).await,
+            Ok(mut spec) => {
+                spec.timeout.get_or_insert(DEFAULT_GATE_TIMEOUT);
+                crate::gates::run_gate(&spec, ctx.mode, cancel.clone()).await
+            }
             Err(e) if ctx.mode == GateMode::Off => GateResult::skipped(name, e.to_string()),
             Err(e) => {
                 let mut result = GateResult::skipped(name, e.to_string());
