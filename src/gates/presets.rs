@@ -27,16 +27,7 @@ impl Preset {
 }
 
 /// The seed's gate names that have presets (`security-audit` is an alias of `security-scan`).
-pub const GATE_NAMES: [&str; 8] = [
-    "unit-tests",
-    "integration-tests",
-    "linting",
-    "security-scan",
-    "security-audit",
-    "performance-tests",
-    "e2e-tests",
-    "documentation",
-];
+pub const GATE_NAMES: &[&str] = crate::plan::validate::PRESET_GATE_NAMES;
 
 /// Kinds of project, in the order they are tried within one folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
