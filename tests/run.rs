@@ -443,3 +443,59 @@ fn the_stall_watchdog_stops_a_silent_agent() {
     assert!(started.elapsed().as_secs() < 10);
     assert_eq!(outcome_of(&report(dir.path()), "QUIET"), "stalled");
 }
+
+#[test]
+fn resume_retry_failed_runs_failed_agents_and_their_dependants_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        serde_json::json!({"orchestrationId": "retry-failed", "waves": [
+            {"waveId": "w1", "agents": [agent("FLAKY", &[], "test -f \"$FIXED\" || { echo '[STATUS: FAILED] not fixed yet'; exit 1; }; echo '[STATUS: COMPLETE]'")]},
+            {"waveId": "w2", "agents": [agent("AFTER", &["FLAKY"], "echo AFTER >> \"$LEDGER\"; echo '[STATUS: COMPLETE]'")]}
+        ]}),
+    );
+    let fixed = dir.path().join("fixed");
+    let ledger = dir.path().join("ledger.txt");
+    bin()
+        .args(["run", "--no-worktrees", "--plan"])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .env("FIXED", &fixed)
+        .env("LEDGER", &ledger)
+        .assert()
+        .code(1);
+    assert!(!ledger.exists(), "AFTER was blocked");
+    std::fs::write(&fixed, "").unwrap();
+    // A plain resume does not run failed agents again.
+    bin()
+        .args(["resume", "--workdir"])
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .env("FIXED", &fixed)
+        .env("LEDGER", &ledger)
+        .assert()
+        .code(1);
+    assert!(!ledger.exists());
+    bin()
+        .args(["resume", "--retry-failed", "--workdir"])
+        .arg(dir.path())
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .env("FIXED", &fixed)
+        .env("LEDGER", &ledger)
+        .assert()
+        .code(0);
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), "AFTER\n");
+    let report = report(dir.path());
+    assert_eq!(outcome_of(&report, "FLAKY"), "completed");
+    let flaky = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "FLAKY")
+        .unwrap()
+        .clone();
+    assert_eq!(flaky["attempts"], 2);
+}

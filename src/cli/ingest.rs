@@ -143,6 +143,7 @@ pub fn run(args: IngestArgs) -> Result<u8, CliError> {
         workdir: args.workdir,
         approve: false,
         reject: false,
+        retry_failed: false,
         engine: args.engine,
     })
 }

@@ -125,6 +125,9 @@ pub struct ResumeArgs {
     /// Reject the gate stage waiting for a manual review (its agents fail).
     #[arg(long)]
     pub reject: bool,
+    /// Run failed agents again (and the agents they blocked), with attempt+1.
+    #[arg(long)]
+    pub retry_failed: bool,
     /// Engine options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -236,6 +239,7 @@ fn options(
         risk: args.risk_tolerance,
         review: None,
         gate_advisor: None,
+        retry_failed: false,
     }
 }
 
@@ -475,6 +479,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         );
         options.workspaces = reopen_workspaces(&plan, &state).await?;
         options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
+        options.retry_failed = args.retry_failed;
         options.review = match (args.approve, args.reject) {
             (true, _) => Some(true),
             (_, true) => Some(false),

@@ -71,7 +71,8 @@ pub enum RiskTolerance {
 }
 
 /// A gate without a `timeout` (presets included) is stopped after this long.
-pub(crate) const DEFAULT_GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_GATE_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(30 * 60);
 
 /// What agent gates need inside an attempt's task.
 #[derive(Debug)]

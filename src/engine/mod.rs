@@ -79,6 +79,8 @@ pub struct RunOptions {
     pub review: Option<bool>,
     /// Suggests fixes for failed gates (`--gate-advisor`).
     pub gate_advisor: Option<Arc<crate::gates::advisor::GateAdvisor>>,
+    /// On resume: failed agents (and those they blocked) run again.
+    pub retry_failed: bool,
 }
 
 /// Errors that stop the engine.
@@ -218,8 +220,23 @@ impl Engine {
         let plan: Plan = serde_json::from_value(plan_json)
             .map_err(|e| EngineError::NotARun(format!("the journal's plan is unreadable: {e}")))?;
         options.run_id = state.run_id.clone();
+        let retry_failed = options.retry_failed;
         let mut engine = Self::with(plan, options, journal, state, driver, reporters);
-        engine.record(vec![Event::RunResumed]).await?;
+        let mut events = vec![Event::RunResumed];
+        if retry_failed {
+            // Failed agents, and those blocked because of them, run again.
+            events.extend(
+                engine
+                    .state
+                    .agents
+                    .values()
+                    .filter(|a| matches!(a.phase, AgentPhase::Failed | AgentPhase::Blocked))
+                    .map(|a| Event::AgentReset {
+                        agent: a.id.clone(),
+                    }),
+            );
+        }
+        engine.record(events).await?;
         engine.queue_unmerged();
         Ok(engine)
     }

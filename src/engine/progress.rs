@@ -305,6 +305,7 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
                 "{agent} rolled back by gate stage {stage}; it runs again with the gate failure as context"
             )
         }
+        Event::AgentReset { agent } => format!("{agent} will run again (resume --retry-failed)"),
         Event::ReviewDecided {
             stage, approved, ..
         } => format!(

@@ -247,9 +247,14 @@ impl Scheduler {
     /// marked blocked here; the caller journals them.
     pub fn decide(&mut self, max_start: usize) -> Decision {
         let mut decision = Decision {
-            block: self
-                .new_blocks
-                .drain(..)
+            block: std::mem::take(&mut self.new_blocks)
+                .into_iter()
+                // A block that no longer holds (the agent and its dependency
+                // were reset by `resume --retry-failed`) is dropped.
+                .filter(|&(i, by)| {
+                    self.phase[i] == AgentPhase::Blocked
+                        && matches!(self.phase[by], AgentPhase::Failed | AgentPhase::Blocked)
+                })
                 .map(|(i, by)| {
                     let dep = self.index.ids[by].clone();
                     let reason = if self.phase[by] == AgentPhase::Blocked {

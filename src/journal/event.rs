@@ -317,6 +317,11 @@ pub enum Event {
         /// The stage's agents (failed when rejected).
         agents: Vec<String>,
     },
+    /// A failed or blocked agent goes back to pending (`resume --retry-failed`).
+    AgentReset {
+        /// Agent id.
+        agent: String,
+    },
 }
 
 /// Where a gate ran.
@@ -386,7 +391,8 @@ impl Event {
             | Event::ConflictFound { agent, .. }
             | Event::ConflictResolved { agent, .. }
             | Event::WorktreeRemoved { agent }
-            | Event::AgentRolledBack { agent, .. } => Some(agent),
+            | Event::AgentRolledBack { agent, .. }
+            | Event::AgentReset { agent } => Some(agent),
             _ => None,
         }
     }
@@ -425,6 +431,7 @@ impl Event {
             Event::GateStageFailed { .. } => "GateStageFailed",
             Event::AgentRolledBack { .. } => "AgentRolledBack",
             Event::ReviewDecided { .. } => "ReviewDecided",
+            Event::AgentReset { .. } => "AgentReset",
         }
     }
 }
@@ -490,6 +497,9 @@ impl Event {
             | Event::GateStagePassed { .. }
             | Event::GateStageFailed { .. } => PhaseScope::None,
             Event::AgentRolledBack { agent, .. } => PhaseScope::Agent(agent),
+            // Dependants are reset with the agents they depend on: the
+            // scheduler must see the whole batch, not one reset at a time.
+            Event::AgentReset { .. } => PhaseScope::All,
             // A rejection fails the stage's agents.
             Event::ReviewDecided { .. } => PhaseScope::All,
         }

@@ -500,6 +500,13 @@ impl RunState {
                 a.finished_at_ms = None;
                 a.progress = 0;
             }
+            Event::AgentReset { agent } => {
+                let a = self.agent(agent);
+                a.phase = AgentPhase::Pending;
+                a.blockers.clear();
+                a.finished_at_ms = None;
+                a.progress = 0;
+            }
             Event::ReviewDecided {
                 stage,
                 approved,
