@@ -442,19 +442,25 @@ pub fn find_run(runs: &Path, id: Option<&str>) -> Result<PathBuf, CliError> {
     })
 }
 
+/// The state of the run in `run_dir`, replayed from its journal.
+async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError> {
+    let journal = Journal::open(&run_dir.join("journal.sqlite"))
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let state = journal
+        .replay()
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()));
+    journal.close().await;
+    state
+}
+
 /// Runs `resume`.
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
     let json = args.engine.json;
     runtime()?.block_on(async move {
-        let journal = Journal::open(&run_dir.join("journal.sqlite"))
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let state = journal
-            .replay()
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        journal.close().await;
+        let state = replay_run(&run_dir).await?;
         let plan: Plan = state
             .plan
             .clone()
@@ -505,14 +511,7 @@ pub struct CleanArgs {
 pub fn clean(args: CleanArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
     runtime()?.block_on(async {
-        let journal = Journal::open(&run_dir.join("journal.sqlite"))
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let state = journal
-            .replay()
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        journal.close().await;
+        let state = replay_run(&run_dir).await?;
         let Some(info) = state.workspace.clone() else {
             println!("run {} ran in place: it has no worktrees", state.run_id);
             return Ok(super::EXIT_OK);
@@ -537,17 +536,7 @@ pub fn clean(args: CleanArgs) -> Result<u8, CliError> {
 /// Runs `status`.
 pub fn status(args: StatusArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
-    let state = runtime()?.block_on(async {
-        let journal = Journal::open(&run_dir.join("journal.sqlite"))
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        let state = journal
-            .replay()
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()));
-        journal.close().await;
-        state
-    })?;
+    let state = runtime()?.block_on(replay_run(&run_dir))?;
     let json = crate::report::status::status_json(&state, now_ms());
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();

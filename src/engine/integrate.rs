@@ -331,10 +331,7 @@ impl Engine {
         ws: &Arc<Workspaces>,
         agent: &str,
     ) -> Result<Option<Stop>, EngineError> {
-        let files = match ws.conclude_merge_preview().await {
-            Ok(files) => files,
-            Err(e) => return Err(workspace_error(e)),
-        };
+        let files = ws.conclude_merge_preview().await.map_err(workspace_error)?;
         self.record(vec![Event::ConflictFound {
             agent: agent.to_string(),
             kind: ConflictKind::Merge,

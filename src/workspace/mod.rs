@@ -566,7 +566,11 @@ impl Workspaces {
     /// Removes the integration worktree (the branch stays).
     pub async fn remove_integration_worktree(&self) -> Result<(), WorkspaceError> {
         let _guard = self.lock.lock().await;
-        let path = &self.info.integration_path;
+        self.remove_worktree_at(&self.info.integration_path).await
+    }
+
+    /// Removes the worktree at `path`, if there is one (callers hold the lock).
+    async fn remove_worktree_at(&self, path: &Path) -> Result<(), WorkspaceError> {
         if !path.exists() {
             return Ok(());
         }
@@ -589,17 +593,7 @@ impl Workspaces {
     /// Removes an agent's worktree (its branch stays).
     pub async fn remove_worktree(&self, agent_id: &str) -> Result<(), WorkspaceError> {
         let _guard = self.lock.lock().await;
-        let path = self.worktree_of(agent_id);
-        if !path.exists() {
-            return Ok(());
-        }
-        let p = path.to_string_lossy().into_owned();
-        git::run(
-            &self.info.repo,
-            ["worktree", "remove", "--force", p.as_str()],
-        )
-        .await?;
-        Ok(())
+        self.remove_worktree_at(&self.worktree_of(agent_id)).await
     }
 
     /// Lands the integration branch on the base branch: a fast-forward when
