@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{CliError, load_valid_plan};
+use super::common::{CliError, load_valid_plan_freeing_tree};
 use crate::engine::progress::{JsonLines, PlainLines, Reporter, TerminalBars};
 use crate::engine::{Engine, RunOptions, now_ms};
 use crate::journal::{Journal, RunOutcome};
@@ -259,7 +259,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         .plan
         .clone()
         .ok_or_else(|| CliError::Usage("--plan is required".into()))?;
-    let plan = load_valid_plan(
+    let plan = load_valid_plan_freeing_tree(
         &plan_path,
         LoadOptions {
             strict: args.strict,
