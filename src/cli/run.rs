@@ -158,13 +158,34 @@ pub fn new_run_id(orchestration_id: &str) -> String {
 
 fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
     use std::io::IsTerminal;
-    if json {
+    if stdout_is_null_device() && !std::io::stderr().is_terminal() {
+        // Nobody reads the lines (or JSON lines): do not format and write them.
+        Vec::new()
+    } else if json {
         vec![Box::new(JsonLines)]
     } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
         vec![Box::new(TerminalBars::new())]
     } else {
         vec![Box::new(PlainLines)]
     }
+}
+
+/// Standard output is `/dev/null` (as in `run > /dev/null`).
+fn stdout_is_null_device() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(stdout) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(stdout).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device()
+        && null.file_type().is_char_device()
+        && out.rdev() == null.rdev()
 }
 
 /// Refuses plans with agents no available driver can run.
