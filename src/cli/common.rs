@@ -75,6 +75,23 @@ pub fn load_valid_plan(path: &Path, options: LoadOptions) -> Result<Plan, CliErr
     }
 }
 
+/// [`load_valid_plan`] for a command that runs long after loading (`run`):
+/// the parsed tree is freed, so its memory is reused by the run instead of
+/// adding to its peak.
+pub fn load_valid_plan_freeing_tree(path: &Path, options: LoadOptions) -> Result<Plan, CliError> {
+    let mut loaded = load_path(path, options)?;
+    print_diagnostics(&loaded);
+    let errors = loaded.error_count();
+    drop(loaded.tree.take());
+    match loaded.plan {
+        Some(plan) if errors == 0 => Ok(plan),
+        _ => Err(CliError::InvalidPlan {
+            file: loaded.source.name,
+            errors,
+        }),
+    }
+}
+
 /// Writes `text` to `out` (a file) or standard output.
 pub fn write_output(out: Option<&Path>, text: &str) -> Result<(), CliError> {
     match out {

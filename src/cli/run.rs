@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{CliError, load_valid_plan};
+use super::common::{CliError, load_valid_plan_freeing_tree};
 use crate::engine::progress::{JsonLines, PlainLines, Reporter, TerminalBars};
 use crate::engine::{Engine, RunOptions, now_ms};
 use crate::journal::{Journal, RunOutcome};
@@ -181,13 +181,34 @@ pub fn new_run_id(orchestration_id: &str) -> String {
 
 fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
     use std::io::IsTerminal;
-    if json {
+    if stdout_is_null_device() && !std::io::stderr().is_terminal() {
+        // Nobody reads the lines (or JSON lines): do not format and write them.
+        Vec::new()
+    } else if json {
         vec![Box::new(JsonLines)]
     } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
         vec![Box::new(TerminalBars::new())]
     } else {
         vec![Box::new(PlainLines)]
     }
+}
+
+/// Standard output is `/dev/null` (as in `run > /dev/null`).
+fn stdout_is_null_device() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(stdout) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(stdout).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device()
+        && null.file_type().is_char_device()
+        && out.rdev() == null.rdev()
 }
 
 /// Refuses plans with agents no available driver can run.
@@ -287,7 +308,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         .plan
         .clone()
         .ok_or_else(|| CliError::Usage("--plan is required".into()))?;
-    let plan = load_valid_plan(
+    let plan = load_valid_plan_freeing_tree(
         &plan_path,
         LoadOptions {
             strict: args.strict,

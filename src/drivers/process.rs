@@ -204,7 +204,16 @@ pub(crate) async fn supervise(
             )
         }
     };
-    let mut wrap = CommandWrap::with_new(&spec.program, |c| {
+    // Looked up here (as `execvp` would) so the spawn does not try to execute
+    // the program in every PATH folder before the right one.
+    let resolved = resolve_on_path(&spec.program, &spec.env);
+    let program = resolved
+        .as_deref()
+        .map_or(spec.program.as_os_str(), Path::as_os_str);
+    let mut wrap = CommandWrap::with_new(program, |c| {
+        if resolved.is_some() {
+            c.arg0(&spec.program);
+        }
         c.args(&spec.args)
             .current_dir(&task.workdir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -316,6 +325,46 @@ pub(crate) async fn supervise(
         .await
         .map(|e| format!("\n(output log {}: {e})\n", log_path.display()));
     Ok(Supervised { ended, log_error })
+}
+
+/// Where `program` is on the child's `PATH` (the agent's own `PATH` if its
+/// environment sets one, else the orchestrator's): the first folder holding an
+/// executable file of that name, as `execvp` finds it. Found with one `access`
+/// per folder, where letting the spawn search would attempt an `execve` in each
+/// (each copying the whole environment into the kernel before failing).
+/// `None` leaves the search to the spawn: a name with a `/`, a `PATH` with an
+/// empty or relative entry (those depend on the child's working directory), or
+/// nothing found (the spawn then reports the error as it always did).
+pub(crate) fn resolve_on_path(
+    program: &std::ffi::OsStr,
+    env: &[(String, std::ffi::OsString)],
+) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if program.is_empty() || program.as_bytes().contains(&b'/') {
+        return None;
+    }
+    let path = match env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => v.clone(),
+        None => std::env::var_os("PATH")?,
+    };
+    let dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    if dirs.iter().any(|d| !d.is_absolute()) {
+        return None;
+    }
+    dirs.into_iter()
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable_file(candidate))
+}
+
+/// An existing regular file (after symlinks) that this process may execute.
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+    let executable = unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } == 0;
+    executable && std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// The last [`TAIL_BYTES`] bytes of output.
@@ -612,4 +661,58 @@ async fn read_pipe(reader: Reader) {
         }
     }
     sink.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn env_path(path: &str) -> Vec<(String, OsString)> {
+        vec![("PATH".to_string(), OsString::from(path))]
+    }
+
+    #[test]
+    fn a_program_is_found_in_the_first_folder_that_can_execute_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        // In `a` but not executable; in `b` executable: `execvp` runs `b`'s.
+        std::fs::write(a.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::write(b.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", a.display(), b.display());
+        assert_eq!(
+            resolve_on_path(OsStr::new("tool"), &env_path(&path)),
+            Some(b.join("tool"))
+        );
+        // A folder of that name is not a program.
+        std::fs::create_dir_all(a.join("dir")).unwrap();
+        assert_eq!(resolve_on_path(OsStr::new("dir"), &env_path(&path)), None);
+        assert_eq!(
+            resolve_on_path(OsStr::new("missing"), &env_path(&path)),
+            None
+        );
+    }
+
+    #[test]
+    fn paths_and_relative_path_entries_are_left_to_the_spawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().display().to_string();
+        assert_eq!(resolve_on_path(OsStr::new("./tool"), &env_path(&abs)), None);
+        assert_eq!(
+            resolve_on_path(OsStr::new("/bin/sh"), &env_path(&abs)),
+            None
+        );
+        assert_eq!(
+            resolve_on_path(OsStr::new("sh"), &env_path(&format!("bin:{abs}"))),
+            None
+        );
+        assert_eq!(
+            resolve_on_path(OsStr::new("sh"), &env_path(&format!("{abs}::/bin"))),
+            None
+        );
+    }
 }

@@ -191,13 +191,14 @@ impl Engine {
             driver,
             reporters,
         );
-        engine
-            .record(vec![Event::RunStarted {
-                run_id: engine.options.run_id.clone(),
-                plan: plan_json,
-            }])
-            .await?;
+        engine.stage(vec![Event::RunStarted {
+            run_id: engine.options.run_id.clone(),
+            plan: plan_json,
+        }]);
+        // The engine keeps the plan decoded: drop the state's JSON copy before
+        // the journal serializes its own (a large plan's tree is megabytes).
         engine.state.plan = None;
+        engine.flush().await?;
         if let Some(ws) = &engine.options.workspaces {
             let info = ws.info().clone();
             engine.record(vec![Event::WorkspaceOpened { info }]).await?;
@@ -454,10 +455,11 @@ impl Engine {
         }
         self.status_dirty = false;
         let path = self.options.run_dir.join("status.json");
-        let json = crate::report::status::status_json_for(&self.state, Some(&self.plan), now_ms());
-        let bytes = serde_json::to_vec_pretty(&json).unwrap_or_default();
-        crate::report::status::write_atomically(&path, &bytes)
-            .map_err(|source| EngineError::Io { path, source })
+        let (state, plan) = (&self.state, &self.plan);
+        let written = crate::report::status::write_atomically_with(&path, |out| {
+            crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
+        });
+        written.map_err(|source| EngineError::Io { path, source })
     }
 
     fn timeout_for(&self, id: &str) -> Option<Duration> {
@@ -889,17 +891,17 @@ impl Engine {
     fn write_reports(&self) -> Result<(), EngineError> {
         let report =
             crate::report::summary::run_report_for(&self.state, Some(&self.plan), now_ms());
-        for (name, text) in [
-            ("report.json", crate::report::summary::report_json(&report)),
-            (
-                "report.md",
-                crate::report::summary::report_markdown(&report),
-            ),
-        ] {
-            let path = self.options.run_dir.join(name);
-            crate::report::status::write_atomically(&path, text.as_bytes())
-                .map_err(|source| EngineError::Io { path, source })?;
-        }
+        let io = |path: PathBuf| move |source| EngineError::Io { path, source };
+        // report.json goes straight to its file: a large run's is megabytes.
+        let path = self.options.run_dir.join("report.json");
+        crate::report::status::write_atomically_with(&path, |out| {
+            crate::report::summary::write_report_json(&report, out)
+        })
+        .map_err(io(path.clone()))?;
+        let path = self.options.run_dir.join("report.md");
+        let markdown = crate::report::summary::report_markdown(&report);
+        crate::report::status::write_atomically(&path, markdown.as_bytes())
+            .map_err(io(path.clone()))?;
         if !self.state.gate_runs.is_empty() {
             let results: Vec<(String, crate::gates::GateResult)> = self
                 .state
@@ -912,7 +914,7 @@ impl Engine {
                 &path,
                 crate::gates::junit_xml(&results).as_bytes(),
             )
-            .map_err(|source| EngineError::Io { path, source })?;
+            .map_err(io(path.clone()))?;
         }
         Ok(())
     }

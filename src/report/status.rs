@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
@@ -45,79 +46,144 @@ pub fn status_json(state: &RunState, now_ms: i64) -> Value {
 /// [`status_json`] with the plan already at hand (the engine keeps it; decoding
 /// it from the state on every rewrite would dominate a large run).
 pub fn status_json_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Value {
-    let list = entries(state, plan);
-    let run_id = run_id_of(state);
+    serde_json::to_value(StatusDoc::new(state, plan, now_ms)).unwrap_or(Value::Null)
+}
 
-    let mut agent_status = Vec::with_capacity(list.len());
-    let mut risks: Vec<String> = Vec::new();
-    let mut recommendations = Recommendations::default();
-    let mut progress_sum: u64 = 0;
+/// Writes [`status_json_for`]'s document to `out` as pretty JSON, the same
+/// bytes as `serde_json::to_vec_pretty` of it, without building the `Value`
+/// tree in between (thousands of small maps for a large run, rebuilt at every
+/// refresh of status.json).
+pub fn write_status_json_for(
+    state: &RunState,
+    plan: Option<&Plan>,
+    now_ms: i64,
+    out: impl Write,
+) -> io::Result<()> {
+    serde_json::to_writer_pretty(out, &StatusDoc::new(state, plan, now_ms)).map_err(io::Error::from)
+}
 
-    for entry in &list {
-        let Some(agent) = entry.state else {
-            agent_status.push(json!({
-                "id": entry.id,
-                "status": "PENDING",
-                "progress": 0,
-                "blockers": [],
-            }));
-            continue;
+/// The status document, borrowing from the state. Fields are in alphabetical
+/// order, as a `Value` (a sorted map) prints them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDoc<'a> {
+    agent_status: AgentList<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
+    outcome: Option<RunOutcome>,
+    overall_progress: u64,
+    recommendations: Vec<String>,
+    risks: Vec<String>,
+    run_id: &'a str,
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+/// `agentStatus`: one item per entry, made as it is written.
+struct AgentList<'a>(Vec<Entry<'a>>);
+
+/// One item of `agentStatus` (fields in alphabetical order, see [`StatusDoc`]).
+#[derive(Serialize)]
+struct AgentItem<'a> {
+    blockers: &'a [String],
+    #[serde(rename = "costUsd", skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
+    id: &'a str,
+    progress: u8,
+    #[serde(rename = "sessionId", skip_serializing_if = "Option::is_none")]
+    session_id: Option<&'a str>,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+impl Serialize for AgentList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for entry in &self.0 {
+            let item = match entry.state {
+                None => AgentItem {
+                    blockers: &[],
+                    cost_usd: None,
+                    id: entry.id,
+                    progress: 0,
+                    session_id: None,
+                    status: "PENDING".into(),
+                    usage: None,
+                },
+                Some(agent) => {
+                    let priced = !agent.usage.is_zero();
+                    AgentItem {
+                        blockers: &agent.blockers,
+                        cost_usd: priced.then_some(agent.cost_usd),
+                        id: entry.id,
+                        progress: agent.progress,
+                        session_id: agent.session_id.as_deref(),
+                        status: status_label(agent),
+                        usage: priced.then(|| json!(agent.usage)),
+                    }
+                }
+            };
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'a> StatusDoc<'a> {
+    fn new(state: &'a RunState, plan: Option<&'a Plan>, now_ms: i64) -> Self {
+        let list = entries(state, plan);
+        let run_id = run_id_of(state);
+
+        let mut risks: Vec<String> = Vec::new();
+        let mut recommendations = Recommendations::default();
+        let mut progress_sum: u64 = 0;
+
+        for entry in &list {
+            let Some(agent) = entry.state else {
+                continue;
+            };
+            progress_sum += u64::from(agent.progress);
+            assess(
+                entry,
+                agent,
+                run_id,
+                now_ms,
+                &mut risks,
+                &mut recommendations,
+            );
+        }
+
+        git_and_gate_risks(state, run_id, &mut risks, &mut recommendations);
+
+        if state.outcome == Some(RunOutcome::Interrupted) {
+            push_unique(
+                &mut recommendations,
+                format!("Run `llm-orchestrate resume {run_id}` to continue the interrupted run"),
+            );
+        }
+
+        let overall = if list.is_empty() {
+            0
+        } else {
+            progress_sum / list.len() as u64
         };
-        progress_sum += u64::from(agent.progress);
-        let mut item = json!({
-            "id": entry.id,
-            "status": status_label(agent),
-            "progress": agent.progress,
-            "blockers": agent.blockers,
-        });
-        if !agent.usage.is_zero() {
-            item["usage"] = json!(agent.usage);
-            item["costUsd"] = json!(agent.cost_usd);
+        let usage = state.usage();
+        let priced = !usage.is_zero();
+        Self {
+            agent_status: AgentList(list),
+            cost_usd: priced.then(|| state.cost_usd()),
+            outcome: state.outcome,
+            overall_progress: overall,
+            recommendations: recommendations.list,
+            risks,
+            run_id: &state.run_id,
+            timestamp: format_timestamp(now_ms),
+            usage: priced.then(|| json!(usage)),
         }
-        if let Some(session) = &agent.session_id {
-            item["sessionId"] = json!(session);
-        }
-        agent_status.push(item);
-        assess(
-            entry,
-            agent,
-            run_id,
-            now_ms,
-            &mut risks,
-            &mut recommendations,
-        );
     }
-
-    git_and_gate_risks(state, run_id, &mut risks, &mut recommendations);
-
-    if state.outcome == Some(RunOutcome::Interrupted) {
-        push_unique(
-            &mut recommendations,
-            format!("Run `llm-orchestrate resume {run_id}` to continue the interrupted run"),
-        );
-    }
-
-    let overall = if list.is_empty() {
-        0
-    } else {
-        progress_sum / list.len() as u64
-    };
-
-    let mut status = json!({
-        "timestamp": format_timestamp(now_ms),
-        "runId": state.run_id,
-        "outcome": state.outcome,
-        "overallProgress": overall,
-        "agentStatus": agent_status,
-        "risks": risks,
-        "recommendations": recommendations.list,
-    });
-    let usage = state.usage();
-    if !usage.is_zero() {
-        status["usage"] = json!(usage);
-        status["costUsd"] = json!(state.cost_usd());
-    }
-    status
 }
 
 /// Risks and recommendations from unresolved conflicts and failed gate stages.
@@ -318,6 +384,15 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// in the same directory, which is flushed to disk (`fsync`) and then renamed
 /// over `path`. The temporary file is removed if anything fails.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_atomically`] with the contents written by `write` (through a
+/// buffer), so a large file needs no copy of itself in memory.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
+) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -344,13 +419,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         }
     };
 
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            fs::rename(&tmp, path)
-        });
+    let written = {
+        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut file);
+        write(&mut out).and_then(|()| out.flush())
+    };
+    let written = written.and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        fs::rename(&tmp, path)
+    });
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -373,6 +449,7 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Event;
     use crate::report::fixtures::*;
 
     #[test]
@@ -533,6 +610,51 @@ mod tests {
         )));
         // The interruption returned the running agent to PENDING.
         assert_eq!(status["agentStatus"][0]["status"], "PENDING");
+    }
+
+    #[test]
+    fn the_streamed_status_is_the_bytes_of_the_json_value() {
+        let mut run = Run::new(
+            "demo-2",
+            plan(&[("w", &[("API", "1h", &[]), ("NEXT", "1h", &[])])]),
+        );
+        run.start(MINUTE, "API", 1)
+            .at(
+                10,
+                Event::AgentUsage {
+                    agent: "API".into(),
+                    model: "m".into(),
+                    usage: crate::providers::Usage {
+                        input_tokens: 10,
+                        output_tokens: 5,
+                        cached_input_tokens: 1,
+                    },
+                    cost_usd: Some(0.25),
+                },
+            )
+            .at(
+                11,
+                Event::AgentSession {
+                    agent: "API".into(),
+                    attempt: Some(1),
+                    session_id: "s-1".into(),
+                },
+            );
+        for state in [
+            mid_run_state(),
+            finished_state(),
+            run.state(),
+            RunState::default(),
+        ] {
+            let now = T0 + 2 * HOUR;
+            let mut streamed = Vec::new();
+            write_status_json_for(&state, plan_of(&state).as_ref(), now, &mut streamed).unwrap();
+            let value = serde_json::to_vec_pretty(&status_json(&state, now)).unwrap();
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(value).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -481,6 +481,11 @@ pub fn report_json(report: &RunReport) -> String {
     })
 }
 
+/// Writes [`report_json`]'s text to `out` without holding it in memory.
+pub fn write_report_json(report: &RunReport, out: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, report).map_err(std::io::Error::from)
+}
+
 /// The "Usage and cost" section: only when models were called.
 fn usage_section(out: &mut String, report: &RunReport) {
     let totals = &report.totals;
