@@ -66,6 +66,18 @@ pub struct EngineArgs {
     /// when its API key or server is configured), `off`, or a platform.
     #[arg(long, value_enum, default_value = "auto")]
     pub gate_advisor: super::drivers::AdvisorChoice,
+    /// POST chosen events (see --notify-on) as JSON to this URL as they happen.
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Option<String>,
+    /// Run this command (`sh -c`) for each chosen event, with
+    /// LLMO_EVENT_KIND, LLMO_EVENT_JSON, LLMO_EVENT_TEXT and LLMO_RUN_ID set.
+    #[arg(long, value_name = "CMD")]
+    pub on_event: Option<String>,
+    /// Which events alert: comma-separated kinds (`AgentFinished,RunFinished`)
+    /// or `all` (default: failures, blocks, conflicts, failed gate stages,
+    /// budget, interruption, the end of the run).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub notify_on: Option<Vec<String>>,
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -179,7 +191,20 @@ pub fn new_run_id(orchestration_id: &str) -> String {
     )
 }
 
-fn reporters(json: bool) -> Vec<Box<dyn Reporter>> {
+fn reporters(args: &EngineArgs) -> Vec<Box<dyn Reporter>> {
+    let mut reporters = output_reporters(args.json);
+    let alerts = crate::engine::alerts::AlertConfig {
+        webhook: args.notify_webhook.clone(),
+        command: args.on_event.clone(),
+        kinds: args.notify_on.clone(),
+    };
+    if alerts.is_active() {
+        reporters.push(Box::new(crate::engine::alerts::Alerts::new(alerts)));
+    }
+    reporters
+}
+
+fn output_reporters(json: bool) -> Vec<Box<dyn Reporter>> {
     use std::io::IsTerminal;
     if stdout_is_null_device() && !std::io::stderr().is_terminal() {
         // Nobody reads the lines (or JSON lines): do not format and write them.
@@ -344,13 +369,13 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     );
     let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
     options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
-    let json = args.engine.json;
+    let reporters = reporters(&args.engine);
     let no_worktrees = args.no_worktrees;
     runtime()?.block_on(async move {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
-        drive(Engine::start(plan, options, driver, reporters(json)).await).await
+        drive(Engine::start(plan, options, driver, reporters).await).await
     })
 }
 
@@ -479,7 +504,7 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 /// Runs `resume`.
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
-    let json = args.engine.json;
+    let reporters = reporters(&args.engine);
     runtime()?.block_on(async move {
         let state = replay_run(&run_dir).await?;
         let plan: Plan = state
@@ -513,7 +538,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             _ => None,
         };
         let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
-        drive(Engine::resume(options, driver, reporters(json)).await).await
+        drive(Engine::resume(options, driver, reporters).await).await
     })
 }
 

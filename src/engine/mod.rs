@@ -7,6 +7,7 @@
 //! (appended in batches, one transaction per batch), applies them to
 //! [`RunState`], and tells the reporters.
 
+pub mod alerts;
 mod gates;
 mod integrate;
 pub mod progress;
