@@ -34,7 +34,6 @@ use std::time::Duration;
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use serde_json::{Map, Value, json};
-use tokio::io::AsyncReadExt;
 
 use super::workspace::{Access, Workspace};
 use crate::drivers::process::{GroupGuard, SIGKILL, SIGTERM, output_pipe};
@@ -1158,23 +1157,9 @@ async fn run_command(
     let capture = Arc::new(Mutex::new(Capture::new(limits.max_output_bytes)));
     let mut reader = {
         let capture = Arc::clone(&capture);
-        let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(
-            pipe_reader,
-        ));
-        tokio::spawn(async move {
-            let Ok(mut pipe) = pipe else {
-                return;
-            };
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match pipe.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if let Ok(mut c) = capture.lock() {
-                            c.push(&buf[..n]);
-                        }
-                    }
-                }
+        crate::drivers::process::collect_pipe(pipe_reader, move |chunk| {
+            if let Ok(mut c) = capture.lock() {
+                c.push(chunk);
             }
         })
     };

@@ -489,6 +489,28 @@ pub(crate) fn output_pipe() -> std::io::Result<(std::io::PipeReader, PipeWriters
     ))
 }
 
+/// Reads a child's output pipe to its end on a task, handing each chunk to
+/// `sink` (a bounded capture). Unreadable pipes end the task quietly.
+pub(crate) fn collect_pipe(
+    reader: std::io::PipeReader,
+    mut sink: impl FnMut(&[u8]) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncReadExt;
+    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(reader));
+    tokio::spawn(async move {
+        let Ok(mut pipe) = pipe else {
+            return;
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => sink(&buf[..n]),
+            }
+        }
+    })
+}
+
 /// Creates the agent directory, opens the log for appending and writes the header.
 fn open_log(agent_dir: &Path, header: &str) -> std::io::Result<File> {
     std::fs::create_dir_all(agent_dir)?;

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
-use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::GateSpec;
@@ -102,23 +101,9 @@ pub async fn run(spec: &GateSpec, cancel: &CancellationToken) -> Run {
     let capture = Arc::new(Mutex::new(Capture::default()));
     let mut reader = {
         let capture = Arc::clone(&capture);
-        let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(
-            pipe_reader,
-        ));
-        tokio::spawn(async move {
-            let Ok(mut pipe) = pipe else {
-                return;
-            };
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match pipe.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if let Ok(mut c) = capture.lock() {
-                            c.push(&buf[..n]);
-                        }
-                    }
-                }
+        crate::drivers::process::collect_pipe(pipe_reader, move |chunk| {
+            if let Ok(mut c) = capture.lock() {
+                c.push(chunk);
             }
         })
     };
