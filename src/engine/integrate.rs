@@ -260,16 +260,7 @@ impl Engine {
                     }]);
                     Ok(None)
                 }
-                ConflictHandling::PauseAndResolve => {
-                    self.record(vec![Event::ConflictFound {
-                        agent: agent.to_string(),
-                        kind: ConflictKind::Merge,
-                        files,
-                        action: ConflictAction::Pause,
-                    }])
-                    .await?;
-                    Ok(Some(Stop::Pause))
-                }
+                ConflictHandling::PauseAndResolve => self.pause_on_merge(agent, files).await,
                 ConflictHandling::ResolveWithAgent => {
                     self.record(vec![Event::ConflictFound {
                         agent: agent.to_string(),
@@ -280,7 +271,8 @@ impl Engine {
                     .await?;
                     let resolved = self.run_resolver(ws, agent, &files, interrupt).await?;
                     if !resolved {
-                        return self.pause_on_merge(ws, agent).await;
+                        let files = ws.conclude_merge_preview().await.map_err(workspace_error)?;
+                        return self.pause_on_merge(agent, files).await;
                     }
                     self.conclude(ws, agent, "resolver agent").await
                 }
@@ -322,16 +314,17 @@ impl Engine {
                 }]);
                 self.merged(ws, agent, Some(commit)).await
             }
-            Err(_) => self.pause_on_merge(ws, agent).await,
+            Err(files) => self.pause_on_merge(agent, files).await,
         }
     }
 
+    /// Leaves the merge in progress for a person: journals the conflicting
+    /// `files` and pauses the run.
     async fn pause_on_merge(
         &mut self,
-        ws: &Arc<Workspaces>,
         agent: &str,
+        files: Vec<String>,
     ) -> Result<Option<Stop>, EngineError> {
-        let files = ws.conclude_merge_preview().await.map_err(workspace_error)?;
         self.record(vec![Event::ConflictFound {
             agent: agent.to_string(),
             kind: ConflictKind::Merge,
