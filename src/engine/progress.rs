@@ -40,7 +40,7 @@ fn first_line(text: &str) -> &str {
 }
 
 /// A commit id shortened for reading.
-fn short(commit: &str) -> &str {
+pub(crate) fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
 }
 

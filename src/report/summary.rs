@@ -573,7 +573,7 @@ fn git_section(out: &mut String, report: &RunReport) {
         out,
         "Base `{}` at `{}`; integration branch `{}`.",
         ws.base_branch,
-        ws.base_commit.get(..10).unwrap_or(&ws.base_commit),
+        crate::engine::progress::short(&ws.base_commit),
         ws.integration_branch
     );
     match &report.landed {
@@ -582,7 +582,7 @@ fn git_section(out: &mut String, report: &RunReport) {
                 out,
                 "All work landed on `{}` at `{}`{}.\n",
                 l.base_branch,
-                l.commit.get(..10).unwrap_or(&l.commit),
+                crate::engine::progress::short(&l.commit),
                 if l.fast_forward {
                     " (fast-forward)"
                 } else {
@@ -602,7 +602,7 @@ fn git_section(out: &mut String, report: &RunReport) {
             continue;
         };
         let merged = git.merged.as_deref().map_or("no".to_string(), |m| {
-            format!("`{}`", m.get(..10).unwrap_or(m))
+            format!("`{}`", crate::engine::progress::short(m))
         });
         let conflict = git.conflict.as_ref().map_or(String::new(), |c| {
             format!("{}: {}", c.kind.describe(), c.files.join(", "))
