@@ -5,6 +5,7 @@
 //! dependency graph ([`graph`]), rendered into platform prompts ([`render`]),
 //! and (in later modules) scheduled, driven, gated, merged and reported.
 
+pub mod adapt;
 pub mod agent_loop;
 pub mod cli;
 pub mod drivers;

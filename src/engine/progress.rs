@@ -305,7 +305,67 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
                 "{agent} rolled back by gate stage {stage}; it runs again with the gate failure as context"
             )
         }
-        Event::AgentReset { agent } => format!("{agent} will run again (resume --retry-failed)"),
+        Event::AgentReset { agent } => format!("{agent} will run again"),
+        Event::PlanAnalyzed {
+            trigger,
+            source,
+            recommendations,
+            ..
+        } => {
+            let mut text = format!("ANALYSIS ({source}) after {trigger}");
+            if recommendations.is_empty() {
+                text.push_str(": nothing to change");
+            }
+            for r in recommendations {
+                text.push_str(&format!("\n  - {r}"));
+            }
+            text
+        }
+        Event::AdaptationProposed {
+            id, source, diff, ..
+        } => format!(
+            "ADAPTATION {id} proposed by {source}, waiting for approval: `llm-orchestrate resume {} --approve` or `--reject`\n{}",
+            state.run_id,
+            indent(diff)
+        ),
+        Event::PlanAdapted {
+            id,
+            source,
+            diff,
+            patch,
+            ..
+        } => format!(
+            "PLAN ADAPTED ({id}, by {source}): {}\n{}",
+            first_line(&patch.reason),
+            indent(diff)
+        ),
+        Event::AdaptationRejected {
+            id,
+            source,
+            reason,
+            declined,
+            ..
+        } => {
+            let which = id.map_or_else(String::new, |id| format!(" {id}"));
+            if *declined {
+                format!("ADAPTATION{which} rejected by a person; the plan stays as it was")
+            } else {
+                format!(
+                    "WARNING: adaptation{which} by {source} refused: {reason}; the run goes on with the plan as it was"
+                )
+            }
+        }
+        Event::Anomaly {
+            kind,
+            agent,
+            detail,
+            recommendation,
+        } => {
+            let on = agent
+                .as_deref()
+                .map_or_else(String::new, |a| format!(" {a}"));
+            format!("ANOMALY {}{on}: {detail}; {recommendation}", kind.as_str())
+        }
         Event::ReviewDecided {
             stage, approved, ..
         } => format!(
@@ -313,6 +373,13 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
             if *approved { "approved" } else { "rejected" }
         ),
     })
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Timestamped readable lines on stdout.

@@ -317,11 +317,112 @@ pub enum Event {
         /// The stage's agents (failed when rejected).
         agents: Vec<String>,
     },
-    /// A failed or blocked agent goes back to pending (`resume --retry-failed`).
+    /// A failed or blocked agent goes back to pending (`resume --retry-failed`,
+    /// or a plan adaptation).
     AgentReset {
         /// Agent id.
         agent: String,
     },
+    /// An adaptive analysis ran (`--mode adaptive`: after a wave, or when an
+    /// agent failed for good).
+    PlanAnalyzed {
+        /// What set it off, in words (`wave w1 finished`, `agent A failed`).
+        trigger: String,
+        /// The wave analysed, for a wave's analysis.
+        wave: Option<String>,
+        /// Who analysed: `rules`, or `analyzer <model>`.
+        source: String,
+        /// What should be done, in words.
+        recommendations: Vec<String>,
+        /// USD the analyzer's request cost.
+        cost_usd: f64,
+    },
+    /// A plan adaptation waits for a person (`resume --approve` / `--reject`).
+    AdaptationProposed {
+        /// The adaptation's number in the run (1-based).
+        id: u32,
+        /// What set it off.
+        trigger: String,
+        /// Who proposed it.
+        source: String,
+        /// The patch.
+        patch: crate::adapt::PlanPatch,
+        /// What it would change.
+        diff: String,
+    },
+    /// The plan was adapted: from now on the run follows `plan`.
+    PlanAdapted {
+        /// The adaptation's number in the run (1-based).
+        id: u32,
+        /// What set it off.
+        trigger: String,
+        /// Who proposed it.
+        source: String,
+        /// The patch.
+        patch: crate::adapt::PlanPatch,
+        /// What changed.
+        diff: String,
+        /// The adapted plan (JSON).
+        plan: serde_json::Value,
+        /// Agents taken out of the plan (split or skipped).
+        removed: Vec<String>,
+        /// Gate stages that run again (their waves changed).
+        stages: Vec<String>,
+    },
+    /// A proposed adaptation was not applied: invalid, unsafe or over a
+    /// limit (`declined: false`), or rejected by a person (`declined: true`).
+    AdaptationRejected {
+        /// The adaptation's number, when it had been proposed.
+        id: Option<u32>,
+        /// What set it off.
+        trigger: String,
+        /// Who proposed it.
+        source: String,
+        /// Why it was not applied.
+        reason: String,
+        /// A person rejected it.
+        declined: bool,
+    },
+    /// Something unusual is happening in the run.
+    Anomaly {
+        /// Which kind.
+        kind: AnomalyKind,
+        /// The agent, when it is about one.
+        agent: Option<String>,
+        /// What was seen.
+        detail: String,
+        /// What to do about it.
+        recommendation: String,
+    },
+}
+
+/// Kinds of [`Event::Anomaly`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// No progress for several times the agent's usual interval.
+    Stalled,
+    /// Reported progress went down.
+    ProgressBackwards,
+    /// Running longer than its estimate allows (beyond the history's spread).
+    Overrun,
+    /// The same gate failed again.
+    RepeatedGateFailure,
+    /// Spending faster than the budget's pace.
+    CostBurn,
+}
+
+impl AnomalyKind {
+    /// The kind's name, as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::Stalled => "stalled",
+            AnomalyKind::ProgressBackwards => "progress-backwards",
+            AnomalyKind::Overrun => "overrun",
+            AnomalyKind::RepeatedGateFailure => "repeated-gate-failure",
+            AnomalyKind::CostBurn => "cost-burn",
+        }
+    }
 }
 
 /// Where a gate ran.
@@ -393,6 +494,7 @@ impl Event {
             | Event::WorktreeRemoved { agent }
             | Event::AgentRolledBack { agent, .. }
             | Event::AgentReset { agent } => Some(agent),
+            Event::Anomaly { agent, .. } => agent.as_deref(),
             _ => None,
         }
     }
@@ -432,6 +534,11 @@ impl Event {
             Event::AgentRolledBack { .. } => "AgentRolledBack",
             Event::ReviewDecided { .. } => "ReviewDecided",
             Event::AgentReset { .. } => "AgentReset",
+            Event::PlanAnalyzed { .. } => "PlanAnalyzed",
+            Event::AdaptationProposed { .. } => "AdaptationProposed",
+            Event::PlanAdapted { .. } => "PlanAdapted",
+            Event::AdaptationRejected { .. } => "AdaptationRejected",
+            Event::Anomaly { .. } => "Anomaly",
         }
     }
 }
@@ -495,7 +602,13 @@ impl Event {
             | Event::WorktreeRemoved { .. }
             | Event::GateFinished { .. }
             | Event::GateStagePassed { .. }
-            | Event::GateStageFailed { .. } => PhaseScope::None,
+            | Event::GateStageFailed { .. }
+            | Event::PlanAnalyzed { .. }
+            | Event::AdaptationProposed { .. }
+            | Event::AdaptationRejected { .. }
+            | Event::Anomaly { .. } => PhaseScope::None,
+            // Agents leave the plan.
+            Event::PlanAdapted { .. } => PhaseScope::All,
             Event::AgentRolledBack { agent, .. } => PhaseScope::Agent(agent),
             // Dependants are reset with the agents they depend on: the
             // scheduler must see the whole batch, not one reset at a time.

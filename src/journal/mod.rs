@@ -7,10 +7,11 @@ pub mod state;
 pub mod store;
 
 pub use event::{
-    AgentOutcome, ConflictAction, ConflictKind, Event, EventRecord, GateLevel, PhaseScope,
-    RunOutcome,
+    AgentOutcome, AnomalyKind, ConflictAction, ConflictKind, Event, EventRecord, GateLevel,
+    PhaseScope, RunOutcome,
 };
 pub use state::{
-    AgentGit, AgentPhase, AgentState, GateRun, GitConflict, Landed, RunState, StageState,
+    Adaptation, AdaptationStatus, AgentGit, AgentPhase, AgentState, AnalysisRecord, AnomalyRecord,
+    GateRun, GitConflict, Landed, RunState, StageState,
 };
 pub use store::{Journal, JournalError, now_ms};

@@ -190,8 +190,83 @@ pub struct RunState {
     pub gate_runs: Vec<GateRun>,
     /// Gate stages by `qualityGates` key.
     pub stages: BTreeMap<String, StageState>,
-    /// USD spent asking the gate advisor.
+    /// USD spent asking the gate advisor and the plan analyzer.
     pub advice_cost_usd: f64,
+    /// Adaptive analyses, in order.
+    pub analyses: Vec<AnalysisRecord>,
+    /// Plan adaptations (proposed, applied, refused), in order.
+    pub adaptations: Vec<Adaptation>,
+    /// Agents taken out of the plan by an adaptation, as they were then.
+    pub replaced: Vec<AgentState>,
+    /// The concurrency an adaptation set, if any.
+    pub adapted_concurrency: Option<u32>,
+    /// Anomalies seen, in order.
+    pub anomalies: Vec<AnomalyRecord>,
+}
+
+/// One adaptive analysis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRecord {
+    /// What set it off.
+    pub trigger: String,
+    /// The wave, for a wave's analysis.
+    pub wave: Option<String>,
+    /// Who analysed.
+    pub source: String,
+    /// Its recommendations.
+    pub recommendations: Vec<String>,
+}
+
+/// Where a plan adaptation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdaptationStatus {
+    /// Waits for `resume --approve` / `--reject`.
+    Proposed,
+    /// Applied.
+    Applied,
+    /// Not applied: invalid, unsafe or over a limit.
+    Refused,
+    /// Rejected by a person.
+    Declined,
+}
+
+/// One plan adaptation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Adaptation {
+    /// Its number (refusals of unnumbered proposals have none).
+    pub id: Option<u32>,
+    /// What set it off.
+    pub trigger: String,
+    /// Who proposed it.
+    pub source: String,
+    /// Where it is.
+    pub status: AdaptationStatus,
+    /// What it changes (empty for a refused, unreadable proposal).
+    pub diff: String,
+    /// Why it was refused or declined.
+    pub reason: Option<String>,
+    /// The patch, while it waits for approval.
+    #[serde(skip)]
+    pub patch: Option<crate::adapt::PlanPatch>,
+}
+
+/// One anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyRecord {
+    /// When (ms since epoch).
+    pub at_ms: i64,
+    /// Which kind.
+    pub kind: super::event::AnomalyKind,
+    /// The agent, if any.
+    pub agent: Option<String>,
+    /// What was seen.
+    pub detail: String,
+    /// What to do.
+    pub recommendation: String,
 }
 
 /// One gate run, as journaled.
@@ -507,6 +582,120 @@ impl RunState {
                 a.finished_at_ms = None;
                 a.progress = 0;
             }
+            Event::PlanAnalyzed {
+                trigger,
+                wave,
+                source,
+                recommendations,
+                cost_usd,
+            } => {
+                self.advice_cost_usd += cost_usd;
+                self.analyses.push(AnalysisRecord {
+                    trigger: trigger.clone(),
+                    wave: wave.clone(),
+                    source: source.clone(),
+                    recommendations: recommendations.clone(),
+                });
+            }
+            Event::AdaptationProposed {
+                id,
+                trigger,
+                source,
+                patch,
+                diff,
+            } => self.adaptations.push(Adaptation {
+                id: Some(*id),
+                trigger: trigger.clone(),
+                source: source.clone(),
+                status: AdaptationStatus::Proposed,
+                diff: diff.clone(),
+                reason: None,
+                patch: Some(patch.clone()),
+            }),
+            Event::PlanAdapted {
+                id,
+                trigger,
+                source,
+                patch,
+                diff,
+                plan,
+                removed,
+                stages,
+            } => {
+                self.plan = Some(plan.clone());
+                for agent in removed {
+                    if let Some(state) = self.agents.remove(agent) {
+                        self.replaced.push(state);
+                    }
+                }
+                for key in stages {
+                    self.stages.remove(key);
+                }
+                if let Some(c) = patch.operations.iter().rev().find_map(|op| match op {
+                    crate::adapt::PatchOp::Concurrency { value } => Some(*value),
+                    _ => None,
+                }) {
+                    self.adapted_concurrency = Some(c);
+                }
+                let applied = Adaptation {
+                    id: Some(*id),
+                    trigger: trigger.clone(),
+                    source: source.clone(),
+                    status: AdaptationStatus::Applied,
+                    diff: diff.clone(),
+                    reason: None,
+                    patch: None,
+                };
+                match self.adaptations.iter_mut().find(|a| a.id == Some(*id)) {
+                    Some(a) => *a = applied,
+                    None => self.adaptations.push(applied),
+                }
+            }
+            Event::AdaptationRejected {
+                id,
+                trigger,
+                source,
+                reason,
+                declined,
+            } => {
+                let status = if *declined {
+                    AdaptationStatus::Declined
+                } else {
+                    AdaptationStatus::Refused
+                };
+                match self
+                    .adaptations
+                    .iter_mut()
+                    .find(|a| id.is_some() && a.id == *id)
+                {
+                    Some(a) => {
+                        a.status = status;
+                        a.reason = Some(reason.clone());
+                        a.patch = None;
+                    }
+                    None => self.adaptations.push(Adaptation {
+                        id: *id,
+                        trigger: trigger.clone(),
+                        source: source.clone(),
+                        status,
+                        diff: String::new(),
+                        reason: Some(reason.clone()),
+                        patch: None,
+                    }),
+                }
+            }
+            Event::Anomaly {
+                kind,
+                agent,
+                detail,
+                recommendation,
+            } => self.anomalies.push(AnomalyRecord {
+                at_ms: at,
+                kind: *kind,
+                agent: agent.clone(),
+                detail: detail.clone(),
+                recommendation: recommendation.clone(),
+            }),
             Event::ReviewDecided {
                 stage,
                 approved,
@@ -530,6 +719,14 @@ impl RunState {
                 }
             }
         }
+    }
+
+    /// The adaptation waiting for a person's approval, if any.
+    pub fn pending_adaptation(&self) -> Option<&Adaptation> {
+        self.adaptations
+            .iter()
+            .rev()
+            .find(|a| a.status == AdaptationStatus::Proposed)
     }
 
     /// Agents that completed (never run again on resume).
