@@ -158,11 +158,7 @@ pub fn apply_patch(
                             message: "the work description is empty".into(),
                         });
                     }
-                    diff.push(format!(
-                        "~ {agent}: workDescription {:?} -> {:?}",
-                        short(&def.work_description),
-                        short(text)
-                    ));
+                    diff.push(describe_new_description(agent, &def.work_description, text));
                     def.work_description = text.clone();
                 }
                 for dep in add_dependencies {
@@ -395,6 +391,24 @@ fn blocked_behind(
         .filter(|id| behind(id, &deps, changed, phase, &mut memo, 0))
         .map(str::to_string)
         .collect()
+}
+
+/// A diff line for a revised work description: what was added when the new
+/// one extends the old, else both.
+fn describe_new_description(agent: &str, old: &str, new: &str) -> String {
+    match new.strip_prefix(old) {
+        Some(added) if !old.is_empty() => {
+            format!(
+                "~ {agent}: workDescription += {:?}",
+                short(added.trim_start())
+            )
+        }
+        _ => format!(
+            "~ {agent}: workDescription {:?} -> {:?}",
+            short(old),
+            short(new)
+        ),
+    }
 }
 
 fn phase_name(phase: AgentPhase) -> String {

@@ -288,8 +288,41 @@ pub fn gate_advisor(
     plan: &Plan,
     engine: &super::run::EngineArgs,
 ) -> Result<Option<Arc<crate::gates::advisor::GateAdvisor>>, CliError> {
+    let llm = helper_llm(engine.gate_advisor, plan, engine)
+        .map_err(|e| CliError::Usage(format!("cannot set up the gate advisor: {e}")))?;
+    Ok(llm.map(|(provider, model, prices)| {
+        Arc::new(crate::gates::advisor::GateAdvisor::new(
+            provider, model, prices,
+        ))
+    }))
+}
+
+/// The plan analyzer of an adaptive run (`--analyzer-platform`), if one is
+/// configured; `None` means the built-in rules analyse.
+pub fn plan_analyzer(
+    plan: &Plan,
+    engine: &super::run::EngineArgs,
+) -> Result<Option<Arc<crate::adapt::PlanAnalyzer>>, CliError> {
+    let llm = helper_llm(engine.analyzer_platform, plan, engine)
+        .map_err(|e| CliError::Usage(format!("cannot set up the plan analyzer: {e}")))?;
+    Ok(llm.map(|(provider, model, prices)| {
+        Arc::new(crate::adapt::PlanAnalyzer::new(provider, model, prices))
+    }))
+}
+
+/// A provider, model and price table for one of the run's helper LLMs
+/// (gate advisor, plan analyzer): `auto` takes the plan's platform when its
+/// API is configured in the environment; `off` none. The model is
+/// `LLMO_MODEL`, else the platform's default.
+type HelperLlm = (Arc<dyn ChatProvider>, String, Arc<PriceTable>);
+
+fn helper_llm(
+    choice: AdvisorChoice,
+    plan: &Plan,
+    engine: &super::run::EngineArgs,
+) -> Result<Option<HelperLlm>, String> {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let kind = match engine.gate_advisor {
+    let kind = match choice {
         AdvisorChoice::Off => return Ok(None),
         AdvisorChoice::Claude => DriverKind::Anthropic,
         AdvisorChoice::Gpt => DriverKind::Openai,
@@ -317,13 +350,11 @@ pub fn gate_advisor(
         _ => OpenAiChatClient::new(ProviderConfig::openai_compatible_from_env(None))
             .map(|c| Arc::new(c) as Arc<dyn ChatProvider>),
     }
-    .map_err(|e| CliError::Usage(format!("cannot set up the gate advisor: {e}")))?;
+    .map_err(|e| e.to_string())?;
     let model = std::env::var("LLMO_MODEL")
         .ok()
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| default_model(kind).to_string());
-    let prices = Arc::new(price_table(engine.prices.as_deref())?);
-    Ok(Some(Arc::new(crate::gates::advisor::GateAdvisor::new(
-        provider, model, prices,
-    ))))
+    let prices = Arc::new(price_table(engine.prices.as_deref()).map_err(|e| e.to_string())?);
+    Ok(Some((provider, model, prices)))
 }

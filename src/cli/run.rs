@@ -66,6 +66,14 @@ pub struct EngineArgs {
     /// when its API key or server is configured), `off`, or a platform.
     #[arg(long, value_enum, default_value = "auto")]
     pub gate_advisor: super::drivers::AdvisorChoice,
+    /// `--mode adaptive`: which LLM analyses waves and failures and proposes
+    /// plan adaptations: `auto` (the plan's platform when its API key or
+    /// server is configured), `off` (the built-in rules), or a platform.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub analyzer_platform: super::drivers::AdvisorChoice,
+    /// `--mode adaptive`: most plan adaptations in one run.
+    #[arg(long, default_value_t = crate::engine::DEFAULT_MAX_ADAPTATIONS)]
+    pub max_adaptations: u32,
     /// POST chosen events (see --notify-on) as JSON to this URL as they happen.
     #[arg(long, value_name = "URL")]
     pub notify_webhook: Option<String>,
@@ -75,7 +83,7 @@ pub struct EngineArgs {
     pub on_event: Option<String>,
     /// Which events alert: comma-separated kinds (`AgentFinished,RunFinished`)
     /// or `all` (default: failures, blocks, conflicts, failed gate stages,
-    /// budget, interruption, the end of the run).
+    /// budget, anomalies, adaptations waiting or refused, interruption, the end of the run).
     #[arg(long, value_delimiter = ',', value_name = "KINDS")]
     pub notify_on: Option<Vec<String>>,
     /// Stream every event as a JSON line on stdout.
@@ -131,10 +139,12 @@ pub struct ResumeArgs {
     /// Folder the agents' scopes are relative to (default: the current folder).
     #[arg(long)]
     pub workdir: Option<PathBuf>,
-    /// Approve the gate stage waiting for a manual review (it counts as passed).
+    /// Approve what waits for a person: the gate stage waiting for a manual
+    /// review (it counts as passed), or the proposed plan adaptation (it is applied).
     #[arg(long, conflicts_with = "reject")]
     pub approve: bool,
-    /// Reject the gate stage waiting for a manual review (its agents fail).
+    /// Reject what waits for a person: the gate stage waiting for a manual
+    /// review (its agents fail), or the proposed plan adaptation (it is dropped).
     #[arg(long)]
     pub reject: bool,
     /// Run failed agents again (and the agents they blocked), with attempt+1.
@@ -286,6 +296,8 @@ fn options(
         review: None,
         gate_advisor: None,
         retry_failed: false,
+        analyzer: None,
+        max_adaptations: args.max_adaptations,
     }
 }
 
@@ -369,6 +381,11 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     );
     let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
     options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
+    if mode == ExecutionMode::Adaptive {
+        options.analyzer = super::drivers::plan_analyzer(&plan, &args.engine)?;
+    }
+    // The journal keeps the mode the run follows, so `resume` follows it too.
+    plan.execution_mode = mode;
     let reporters = reporters(&args.engine);
     let no_worktrees = args.no_worktrees;
     runtime()?.block_on(async move {
@@ -531,6 +548,9 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         );
         options.workspaces = reopen_workspaces(&plan, &state).await?;
         options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
+        if mode == ExecutionMode::Adaptive {
+            options.analyzer = super::drivers::plan_analyzer(&plan, &args.engine)?;
+        }
         options.retry_failed = args.retry_failed;
         options.review = match (args.approve, args.reject) {
             (true, _) => Some(true),

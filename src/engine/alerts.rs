@@ -55,6 +55,9 @@ impl AlertConfig {
                 | Event::ConflictFound { .. }
                 | Event::GateStageFailed { .. }
                 | Event::RunBudgetExceeded { .. }
+                | Event::Anomaly { .. }
+                | Event::AdaptationProposed { .. }
+                | Event::AdaptationRejected { .. }
                 | Event::RunInterrupted { .. }
                 | Event::RunFinished { .. } => true,
                 _ => false,

@@ -7,6 +7,7 @@
 //! (appended in batches, one transaction per batch), applies them to
 //! [`RunState`], and tells the reporters.
 
+mod adaptive;
 pub mod alerts;
 mod gates;
 mod integrate;
@@ -30,6 +31,7 @@ use crate::journal::{
 };
 use crate::plan::{ConflictHandling, ExecutionMode, FailureStrategy, Plan};
 use crate::protocol::ProtocolEvent;
+pub use adaptive::DEFAULT_MAX_ADAPTATIONS;
 pub use gates::RiskTolerance;
 use progress::Reporter;
 use ready::Scheduler;
@@ -82,6 +84,11 @@ pub struct RunOptions {
     pub gate_advisor: Option<Arc<crate::gates::advisor::GateAdvisor>>,
     /// On resume: failed agents (and those they blocked) run again.
     pub retry_failed: bool,
+    /// `--mode adaptive`: the LLM that proposes plan adaptations
+    /// (`--analyzer-platform`); `None` uses the built-in rules.
+    pub analyzer: Option<Arc<crate::adapt::PlanAnalyzer>>,
+    /// Most plan adaptations in one run (`--max-adaptations`).
+    pub max_adaptations: u32,
 }
 
 /// Errors that stop the engine.
@@ -167,6 +174,8 @@ pub struct Engine {
     next_checkpoint: usize,
     /// Agents waiting to retry, and when.
     retry_at: BTreeMap<String, Instant>,
+    /// The first wave not analysed yet (`--mode adaptive`).
+    next_analysis: usize,
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -222,6 +231,9 @@ impl Engine {
         let plan: Plan = serde_json::from_value(plan_json)
             .map_err(|e| EngineError::NotARun(format!("the journal's plan is unreadable: {e}")))?;
         options.run_id = state.run_id.clone();
+        if let Some(c) = state.adapted_concurrency {
+            options.concurrency = c as usize;
+        }
         let retry_failed = options.retry_failed;
         let mut engine = Self::with(plan, options, journal, state, driver, reporters);
         let mut events = vec![Event::RunResumed];
@@ -273,11 +285,18 @@ impl Engine {
             gated_waves: HashSet::new(),
             next_checkpoint: 0,
             retry_at: BTreeMap::new(),
+            next_analysis: 0,
         }
         .indexed()
     }
 
     fn indexed(mut self) -> Self {
+        self.reindex();
+        self
+    }
+
+    /// Indexes the plan: scheduler phases, positions, prompts, merge ranks, gates.
+    fn reindex(&mut self) {
         // The engine keeps the plan decoded; the state's JSON copy of it would
         // only double the memory of a large run.
         self.state.plan = None;
@@ -304,8 +323,9 @@ impl Engine {
                 mode: gates::effective_mode(self.options.gate_mode, self.options.risk),
                 advisor: self.options.gate_advisor.clone(),
             }));
+        } else {
+            self.gate_ctx = None;
         }
-        self
     }
 
     fn agent_def(&self, id: &str) -> Option<&crate::plan::Agent> {
@@ -622,6 +642,9 @@ impl Engine {
             if stop.is_none() && self.gate_ctx.is_some() {
                 stop = self.checkpoint_waves(&interrupt).await?;
             }
+            if stop.is_none() && self.options.mode == ExecutionMode::Adaptive {
+                stop = self.adapt_between_waves().await?;
+            }
             if stop.is_none() && !self.to_merge.is_empty() {
                 stop = self.integrate(&interrupt).await?;
             }
@@ -738,9 +761,14 @@ impl Engine {
                         if self.state.agents.get(&agent).is_some_and(|a| a.phase == AgentPhase::Completed) {
                             self.queue_merge(&agent);
                         }
-                        let failed_for_good = !result.outcome.is_success()
+                        let mut failed_for_good = !result.outcome.is_success()
                             && result.outcome.is_failure()
                             && !self.retry_at.contains_key(&agent);
+                        if failed_for_good && stop.is_none() && self.options.mode == ExecutionMode::Adaptive {
+                            stop = self.adapt_after_failure(&agent).await?;
+                            // An adaptation may have sent it back (or out of the plan).
+                            failed_for_good = self.state.agents.get(&agent).is_some_and(|a| a.phase == AgentPhase::Failed);
+                        }
                         if failed_for_good && stop.is_none() {
                             match self.options.failure_strategy {
                                 FailureStrategy::ContinueOthers => {}

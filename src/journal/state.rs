@@ -248,7 +248,7 @@ pub struct Adaptation {
     pub diff: String,
     /// Why it was refused or declined.
     pub reason: Option<String>,
-    /// The patch, while it waits for approval.
+    /// The patch (kept in memory while it waits for approval or once applied).
     #[serde(skip)]
     pub patch: Option<crate::adapt::PlanPatch>,
 }
@@ -644,7 +644,7 @@ impl RunState {
                     status: AdaptationStatus::Applied,
                     diff: diff.clone(),
                     reason: None,
-                    patch: None,
+                    patch: Some(patch.clone()),
                 };
                 match self.adaptations.iter_mut().find(|a| a.id == Some(*id)) {
                     Some(a) => *a = applied,

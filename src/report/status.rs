@@ -218,6 +218,31 @@ fn git_and_gate_risks(
             push_unique(recommendations, how);
         }
     }
+    if let Some(pending) = state.pending_adaptation() {
+        let id = pending.id.unwrap_or_default();
+        risks.push(format!(
+            "plan adaptation {id} ({}) waits for approval",
+            pending.diff.lines().collect::<Vec<_>>().join("; ")
+        ));
+        push_unique(
+            recommendations,
+            format!(
+                "Review plan adaptation {id}, then run `llm-orchestrate resume {run_id} --approve` or `--reject`"
+            ),
+        );
+    }
+    for anomaly in state.anomalies.iter().rev().take(5) {
+        let on = anomaly
+            .agent
+            .as_deref()
+            .map_or_else(String::new, |a| format!("{a}: "));
+        risks.push(format!(
+            "{on}{} ({})",
+            anomaly.detail,
+            anomaly.kind.as_str()
+        ));
+        push_unique(recommendations, anomaly.recommendation.clone());
+    }
     for (stage, stage_state) in &state.stages {
         if stage_state.passed {
             continue;

@@ -243,6 +243,15 @@ pub struct RunReport {
     /// Gate stages and where they stand.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub gate_stages: BTreeMap<String, crate::journal::StageState>,
+    /// Adaptive analyses (`--mode adaptive`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub analyses: Vec<crate::journal::AnalysisRecord>,
+    /// Plan adaptations, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adaptations: Vec<crate::journal::Adaptation>,
+    /// Anomalies seen while the run went on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<crate::journal::AnomalyRecord>,
 }
 
 /// Builds the report of a run from its state. `now_ms` is the report time: it
@@ -362,6 +371,9 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         landed: state.landed.clone(),
         gates: state.gate_runs.clone(),
         gate_stages: state.stages.clone(),
+        analyses: state.analyses.clone(),
+        adaptations: state.adaptations.clone(),
+        anomalies: state.anomalies.clone(),
     }
 }
 
@@ -523,6 +535,69 @@ fn usage_section(out: &mut String, report: &RunReport) {
     );
 }
 
+/// Adaptive analyses, plan adaptations (with their diffs) and anomalies.
+fn adaptive_section(out: &mut String, report: &RunReport) {
+    if !report.adaptations.is_empty() || !report.analyses.is_empty() {
+        let _ = writeln!(out, "## Plan adaptations\n");
+        for analysis in &report.analyses {
+            let _ = writeln!(
+                out,
+                "- Analysis after {} ({}): {}",
+                analysis.trigger,
+                analysis.source,
+                if analysis.recommendations.is_empty() {
+                    "nothing to change".to_string()
+                } else {
+                    analysis.recommendations.join("; ")
+                }
+            );
+        }
+        for a in &report.adaptations {
+            let id = a.id.map_or_else(String::new, |id| format!(" {id}"));
+            let status = match a.status {
+                crate::journal::AdaptationStatus::Proposed => "waiting for approval",
+                crate::journal::AdaptationStatus::Applied => "applied",
+                crate::journal::AdaptationStatus::Refused => "refused",
+                crate::journal::AdaptationStatus::Declined => "rejected by a person",
+            };
+            let _ = write!(
+                out,
+                "- Adaptation{id} after {} by {}: **{status}**",
+                a.trigger, a.source
+            );
+            if let Some(reason) = &a.reason {
+                let _ = write!(out, " ({reason})");
+            }
+            let _ = writeln!(out);
+            if !a.diff.is_empty() {
+                let _ = writeln!(out, "\n  ```diff");
+                for line in a.diff.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+                let _ = writeln!(out, "  ```");
+            }
+        }
+        let _ = writeln!(out);
+    }
+    if !report.anomalies.is_empty() {
+        let _ = writeln!(out, "## Anomalies\n");
+        for a in &report.anomalies {
+            let on = a
+                .agent
+                .as_deref()
+                .map_or_else(String::new, |id| format!(" {id}"));
+            let _ = writeln!(
+                out,
+                "- {}{on}: {}; {}",
+                a.kind.as_str(),
+                a.detail,
+                a.recommendation
+            );
+        }
+        let _ = writeln!(out);
+    }
+}
+
 /// Quality gates: the seed's gate lines with failing tests, and the stages.
 fn gates_section(out: &mut String, report: &RunReport) {
     if report.gates.is_empty() {
@@ -677,6 +752,7 @@ pub fn report_markdown(report: &RunReport) -> String {
     usage_section(&mut out, report);
     gates_section(&mut out, report);
     git_section(&mut out, report);
+    adaptive_section(&mut out, report);
 
     let troubled: Vec<&AgentReport> = report
         .agents
