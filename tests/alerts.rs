@@ -88,3 +88,59 @@ async fn a_stalled_agent_alerts_the_webhook_and_the_hook_command() {
         format!("AgentFinished {run_id}\nRunFinished {run_id}\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_silent_for_three_times_its_usual_interval_raises_a_stalled_anomaly() {
+    let (url, received) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Progress every 0.2 s, then 3.5 s of silence (the floor is 2 s), then done.
+    let script = "for i in 1 2 3 4; do echo \"[STATUS: PROGRESS-${i}0%]\"; sleep 0.2; done; sleep 3.5; echo '[STATUS: COMPLETE]'";
+    let plan = serde_json::json!({"orchestrationId": "anomaly", "waves": [{"waveId": "w", "agents": [
+        {"agentId": "SLOW", "workDescription": "pauses", "command": ["sh", "-c", script]}
+    ]}]});
+    std::fs::write(dir.path().join("plan.json"), plan.to_string()).unwrap();
+    let mut cmd = Command::cargo_bin("llm-orchestrate").unwrap();
+    cmd.current_dir(dir.path())
+        .args([
+            "run",
+            "--no-worktrees",
+            "--plan",
+            "plan.json",
+            "--run-dir",
+            "runs",
+        ])
+        .args(["--notify-webhook", &url])
+        .timeout(std::time::Duration::from_secs(60));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("ANOMALY stalled SLOW: no progress for"),
+        "{stdout}"
+    );
+    let received = received.lock().unwrap().clone();
+    let anomaly = received
+        .iter()
+        .find(|b| b["kind"] == "Anomaly")
+        .unwrap_or_else(|| panic!("no anomaly alert in {received:?}"));
+    assert_eq!(anomaly["event"]["kind"], "stalled", "{anomaly}");
+    assert_eq!(anomaly["event"]["agent"], "SLOW", "{anomaly}");
+    assert!(
+        anomaly["event"]["recommendation"]
+            .as_str()
+            .unwrap()
+            .contains("output.log")
+    );
+    let report: serde_json::Value = {
+        let runs = dir.path().join("runs");
+        let run = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap()
+    };
+    assert_eq!(report["anomalies"][0]["kind"], "stalled", "{report:#}");
+}

@@ -298,6 +298,7 @@ fn options(
         retry_failed: false,
         analyzer: None,
         max_adaptations: args.max_adaptations,
+        overrun_ratio: std::collections::HashMap::new(),
     }
 }
 

@@ -279,6 +279,7 @@ impl Engine {
     fn replan(&mut self, plan: Plan, concurrency: Option<usize>) {
         self.scheduler = super::ready::Scheduler::new(&plan, self.options.mode);
         self.plan = plan;
+        self.anomalies.replan(&self.plan);
         if let Some(c) = concurrency {
             self.options.concurrency = c;
         }

@@ -9,6 +9,7 @@
 
 mod adaptive;
 pub mod alerts;
+pub mod anomaly;
 mod gates;
 mod integrate;
 pub mod progress;
@@ -89,6 +90,10 @@ pub struct RunOptions {
     pub analyzer: Option<Arc<crate::adapt::PlanAnalyzer>>,
     /// Most plan adaptations in one run (`--max-adaptations`).
     pub max_adaptations: u32,
+    /// Per agent: the ratio of actual to estimated duration beyond which a
+    /// running attempt is an overrun anomaly (the history's 90th percentile;
+    /// agents not named use [`anomaly::DEFAULT_OVERRUN_RATIO`]).
+    pub overrun_ratio: HashMap<String, f64>,
 }
 
 /// Errors that stop the engine.
@@ -176,6 +181,8 @@ pub struct Engine {
     retry_at: BTreeMap<String, Instant>,
     /// The first wave not analysed yet (`--mode adaptive`).
     next_analysis: usize,
+    /// Watches for anomalies.
+    anomalies: anomaly::AnomalyDetector,
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -264,6 +271,11 @@ impl Engine {
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Self {
         Self {
+            anomalies: anomaly::AnomalyDetector::new(
+                &plan,
+                options.overrun_ratio.clone(),
+                options.max_budget_usd,
+            ),
             scheduler: Scheduler::new(&plan, options.mode),
             plan,
             options,
@@ -346,7 +358,9 @@ impl Engine {
     fn stage(&mut self, events: Vec<Event>) {
         let count = events.len();
         let at_ms = now_ms();
+        let now = Instant::now();
         for event in events {
+            self.anomalies.observe(&event, now);
             let record = crate::journal::EventRecord {
                 seq: self.state.last_seq + 1,
                 at_ms,
@@ -788,7 +802,11 @@ impl Engine {
                     running.values().for_each(CancellationToken::cancel);
                 }
                 _ = tick_opt(&mut status_tick) => self.write_status(true)?,
-                _ = refresh.tick() => self.write_status(false)?,
+                _ = refresh.tick() => {
+                    let found = self.anomalies.check(Instant::now(), &self.state);
+                    self.stage(found);
+                    self.write_status(false)?;
+                }
             }
             if stop.is_some() {
                 self.flush().await?;

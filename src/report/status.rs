@@ -231,7 +231,15 @@ fn git_and_gate_risks(
             ),
         );
     }
-    for anomaly in state.anomalies.iter().rev().take(5) {
+    // Anomalies still current: about a running agent, or the run while it runs.
+    let current = state.anomalies.iter().rev().filter(|a| match &a.agent {
+        Some(id) => state
+            .agents
+            .get(id)
+            .is_some_and(|s| s.phase == AgentPhase::Running),
+        None => state.outcome.is_none(),
+    });
+    for anomaly in current.take(5) {
         let on = anomaly
             .agent
             .as_deref()
