@@ -478,7 +478,7 @@ mod tests {
         assert!(
             applied
                 .diff
-                .contains("~ A: workDescription \"build a\" -> \"build a, and fix it\""),
+                .contains("~ A: workDescription += \", and fix it\""),
             "{}",
             applied.diff
         );
