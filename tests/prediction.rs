@@ -44,9 +44,8 @@ fn sleep_plan(dir: &Path) -> PathBuf {
 }
 
 fn json_of(output: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(output).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(output))
-    })
+    serde_json::from_slice(output)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(output)))
 }
 
 fn report(runs: &Path) -> serde_json::Value {
@@ -116,7 +115,10 @@ fn the_simulated_makespan_matches_a_real_run_and_the_run_is_in_the_history() {
     assert_eq!(run["predictedSecs"], 5.0, "predicted from the estimates");
     assert_eq!(run["predictionBasis"], "estimates");
     let ratio = run["agentRatio"].as_f64().unwrap();
-    assert!((0.95..1.3).contains(&ratio), "sleeps take their estimate: {ratio}");
+    assert!(
+        (0.95..1.3).contains(&ratio),
+        "sleeps take their estimate: {ratio}"
+    );
     assert_eq!(shown["platforms"][0]["key"], "shell");
     bin()
         .args(["history", "--history"])
@@ -271,7 +273,10 @@ fn analyze_with_history_predicts_from_calibrated_durations() {
     assert!((slow - 7200.0).abs() / 7200.0 < 0.10, "{slow}");
     assert!((fast - 1800.0).abs() / 1800.0 < 0.10, "{fast}");
     assert_eq!(agent("SLOW")["basis"], "claude/sonnet (200 runs)");
-    assert_eq!(prediction["criticalPath"], serde_json::json!(["SLOW", "LAST"]));
+    assert_eq!(
+        prediction["criticalPath"],
+        serde_json::json!(["SLOW", "LAST"])
+    );
     assert_eq!(prediction["bottlenecks"][0]["id"], "SLOW");
     let makespan = prediction["predictedMakespan"]["seconds"].as_f64().unwrap();
     assert!((makespan - 10_800.0).abs() / 10_800.0 < 0.10, "{makespan}");
@@ -309,7 +314,15 @@ fn sampled_simulations_are_reproducible_and_history_handles_an_empty_file() {
                 .arg(&plan)
                 .arg("--history")
                 .arg(&history)
-                .args(["--runs", "200", "--seed", seed, "--json", "--timeout-factor", "10"])
+                .args([
+                    "--runs",
+                    "200",
+                    "--seed",
+                    seed,
+                    "--json",
+                    "--timeout-factor",
+                    "10",
+                ])
                 .assert()
                 .code(0)
                 .get_output()

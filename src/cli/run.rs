@@ -238,7 +238,11 @@ fn output_reporters(
 }
 
 /// What [`super::history::record_run`] needs once the run ended.
-fn run_end(options: &RunOptions, plan_path: Option<&Path>, args: &EngineArgs) -> super::history::RunEnd {
+fn run_end(
+    options: &RunOptions,
+    plan_path: Option<&Path>,
+    args: &EngineArgs,
+) -> super::history::RunEnd {
     super::history::RunEnd {
         run_dir: options.run_dir.clone(),
         plan_path: plan_path.map(Path::to_path_buf),

@@ -136,9 +136,10 @@ pub fn run(args: SimulateArgs) -> Result<u8, CliError> {
             timeout_factor: args.timeout_factor,
         },
     );
-    let concurrency = args
-        .concurrency
-        .map_or_else(|| crate::predict::default_concurrency(&plan), |c| c as usize);
+    let concurrency = args.concurrency.map_or_else(
+        || crate::predict::default_concurrency(&plan),
+        |c| c as usize,
+    );
     let mode = args.mode.unwrap_or(plan.execution_mode);
     let options = SimOptions {
         mode,
@@ -165,7 +166,11 @@ pub fn run(args: SimulateArgs) -> Result<u8, CliError> {
         .enumerate()
         .map(|(i, (a, t))| AgentLine {
             id: a.id.clone(),
-            wave: model.waves.get(a.wave).map(|w| w.id.clone()).unwrap_or_default(),
+            wave: model
+                .waves
+                .get(a.wave)
+                .map(|w| w.id.clone())
+                .unwrap_or_default(),
             start: t.start(),
             end: t.end(),
             attempts: t.attempts.len(),

@@ -423,13 +423,16 @@ impl TerminalBars {
             self.estimates = plan
                 .agents()
                 .map(|(_, _, a)| {
-                    let predicted = self.eta.as_ref().and_then(|eta| match eta.agent(&a.agent_id) {
-                        Some((d, Some(_))) => Some(format!(
-                            "~{} (history)",
-                            crate::plan::duration::format_duration(d)
-                        )),
-                        _ => None,
-                    });
+                    let predicted =
+                        self.eta
+                            .as_ref()
+                            .and_then(|eta| match eta.agent(&a.agent_id) {
+                                Some((d, Some(_))) => Some(format!(
+                                    "~{} (history)",
+                                    crate::plan::duration::format_duration(d)
+                                )),
+                                _ => None,
+                            });
                     let estimate = predicted.unwrap_or_else(|| {
                         a.estimated_duration
                             .map(|d| crate::plan::duration::format_duration(d.get()))

@@ -450,7 +450,11 @@ mod tests {
         // B has rows but no usable ratio: its platform/model group answers.
         assert_eq!(
             level(Some("p"), "B", "claude", Some("m1")),
-            Some((CalibrationLevel::PlatformModel, 2.5, "claude/m1 (2 runs)".into()))
+            Some((
+                CalibrationLevel::PlatformModel,
+                2.5,
+                "claude/m1 (2 runs)".into()
+            ))
         );
         assert_eq!(
             level(None, "B", "claude", None),
@@ -462,7 +466,11 @@ mod tests {
         );
         // The failure rate counts rows without a ratio: 2 failed of 6 attempts for claude/m1.
         let (m1, _) = c.lookup(None, "B", "claude", Some("m1")).unwrap();
-        assert!((m1.failure_rate - 2.0 / 6.0).abs() < 1e-9, "{}", m1.failure_rate);
+        assert!(
+            (m1.failure_rate - 2.0 / 6.0).abs() < 1e-9,
+            "{}",
+            m1.failure_rate
+        );
         assert!(Calibration::from_rows(&[]).is_empty());
         assert!(Calibration::from_rows(&rows[4..]).is_empty());
     }
@@ -485,8 +493,14 @@ mod tests {
         let scoped = c.clone().with_plan("p");
         let cal = scoped.for_agent(agent, "claude", Some("m1")).unwrap();
         assert_eq!(cal.basis, "p/A (1 runs)");
-        assert_eq!(cal.duration(Duration::from_secs(600)), Duration::from_secs(1800));
-        assert_eq!(cal.upper(Duration::from_secs(600)), Duration::from_secs(1800));
+        assert_eq!(
+            cal.duration(Duration::from_secs(600)),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            cal.upper(Duration::from_secs(600)),
+            Duration::from_secs(1800)
+        );
         let all = c.for_plan(&plan);
         assert_eq!(all[0].as_ref().unwrap().basis, "p/A (1 runs)");
         assert_eq!(all[1].as_ref().unwrap().basis, "all agents (2 runs)");

@@ -236,7 +236,10 @@ pub(crate) mod tests {
             path_for_runs(Some(Path::new("h.sqlite")), Path::new("x/runs")),
             Some(PathBuf::from("h.sqlite"))
         );
-        assert_eq!(path_for_runs(Some(Path::new("off")), Path::new("runs")), None);
+        assert_eq!(
+            path_for_runs(Some(Path::new("off")), Path::new("runs")),
+            None
+        );
     }
 
     #[test]

@@ -124,9 +124,7 @@ pub fn rows_of_run(
                 output_tokens: a.usage.output_tokens,
                 cost_usd: a.cost_usd,
                 started_at_ms: agent_state.and_then(|s| s.started_at_ms),
-                finished_at_ms: agent_state
-                    .and_then(|s| s.finished_at_ms)
-                    .unwrap_or(now_ms),
+                finished_at_ms: agent_state.and_then(|s| s.finished_at_ms).unwrap_or(now_ms),
             })
         })
         .collect();
@@ -253,7 +251,10 @@ mod tests {
         );
         assert_eq!(rows.len(), 3);
         let a = &rows[0];
-        assert_eq!((a.platform.as_str(), a.attempts, a.failed_attempts), ("shell", 2, 1));
+        assert_eq!(
+            (a.platform.as_str(), a.attempts, a.failed_attempts),
+            ("shell", 2, 1)
+        );
         assert_eq!(a.attempt_secs, Some(12.0), "the completing attempt only");
         assert_eq!(a.actual_secs, Some(16.0), "first start to end");
         assert_eq!(a.ratio(), Some(1.2));
@@ -264,7 +265,10 @@ mod tests {
         assert_eq!((b.input_tokens, b.output_tokens, b.cost_usd), (7, 3, 0.5));
         assert_eq!((b.outcome.as_str(), b.attempt_secs), ("failed", None));
         let c = &rows[2];
-        assert_eq!((c.outcome.as_str(), c.attempts, c.estimate_secs), ("blocked", 0, None));
+        assert_eq!(
+            (c.outcome.as_str(), c.attempts, c.estimate_secs),
+            ("blocked", 0, None)
+        );
         assert_eq!(run.outcome, "failed");
         assert_eq!(run.wall_secs, Some(30.0));
         assert_eq!(run.started_at_ms, Some(1_000));

@@ -251,7 +251,15 @@ impl HistoryReport {
         let _ = writeln!(
             out,
             "\n  {:<16} {:<34} {:<11} {:>6} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9}",
-            "date", "run", "outcome", "agents", "success", "gates", "duration", "predicted", "ratio",
+            "date",
+            "run",
+            "outcome",
+            "agents",
+            "success",
+            "gates",
+            "duration",
+            "predicted",
+            "ratio",
             "cost"
         );
         for r in &self.runs {
@@ -280,7 +288,9 @@ impl HistoryReport {
                 t.sparkline,
                 t.direction,
                 t.slope_per_run,
-                t.values.last().map_or_else(String::new, |v| format!("{v:.2}"))
+                t.values
+                    .last()
+                    .map_or_else(String::new, |v| format!("{v:.2}"))
             );
         }
         if !self.platforms.is_empty() {

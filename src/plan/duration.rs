@@ -246,7 +246,11 @@ mod tests {
         // Sub-second parts survive serialization (the journaled plan of a resume).
         let d: PlanDuration = "1.5s".parse().unwrap();
         assert_eq!(d.to_string().parse::<PlanDuration>().unwrap(), d);
-        assert_eq!(format_duration(d.get()), "1s", "the readable form stays compact");
+        assert_eq!(
+            format_duration(d.get()),
+            "1s",
+            "the readable form stays compact"
+        );
     }
 
     #[test]

@@ -123,7 +123,10 @@ impl LiveEta {
                     AgentPhase::Completed => {
                         let end = s.finished_at_ms.map_or(now, clock);
                         Initial::Completed {
-                            start: self.attempt_start.get(&agent.id).map_or(end, |&ms| clock(ms)),
+                            start: self
+                                .attempt_start
+                                .get(&agent.id)
+                                .map_or(end, |&ms| clock(ms)),
                             end,
                         }
                     }
@@ -163,12 +166,17 @@ impl LiveEta {
 #[derive(Debug)]
 pub struct EtaLines {
     eta: LiveEta,
+    /// The last line printed (an unchanged ETA is not printed again).
+    last: String,
 }
 
 impl EtaLines {
     /// Lines from `eta`.
     pub fn new(eta: LiveEta) -> Self {
-        Self { eta }
+        Self {
+            eta,
+            last: String::new(),
+        }
     }
 }
 
@@ -185,6 +193,10 @@ impl Reporter for EtaLines {
         };
         if due && state.outcome.is_none() {
             let line = self.eta.describe(state, record.at_ms);
+            if line == self.last {
+                return;
+            }
+            self.last.clone_from(&line);
             let mut out = std::io::stdout().lock();
             let secs = (record.at_ms / 1000).rem_euclid(86_400);
             let _ = writeln!(
@@ -285,6 +297,9 @@ mod tests {
         );
         // A finished early (12 s): B's 20 s are left.
         assert_eq!(eta.remaining(&state, 13_000), Duration::from_secs(20));
-        assert!(eta.describe(&state, 13_000).starts_with("ETA 20s (history: 2 of 2"));
+        assert!(
+            eta.describe(&state, 13_000)
+                .starts_with("ETA 20s (history: 2 of 2")
+        );
     }
 }

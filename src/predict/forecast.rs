@@ -279,7 +279,9 @@ impl Forecast {
         let _ = writeln!(
             out,
             "Suggested concurrency: {} (predicted {}; unlimited {})",
-            self.suggested_concurrency, self.suggested_makespan.human, self.unlimited_makespan.human
+            self.suggested_concurrency,
+            self.suggested_makespan.human,
+            self.unlimited_makespan.human
         );
         let _ = writeln!(
             out,

@@ -273,7 +273,10 @@ mod tests {
             .descendants()
             .filter(|n| n.has_tag_name("rect") && n.children().any(|c| c.has_tag_name("title")))
             .count();
-        assert_eq!(bars, 4, "API, UI, DB (one failed attempt), E2E; DOCS blocked");
+        assert_eq!(
+            bars, 4,
+            "API, UI, DB (one failed attempt), E2E; DOCS blocked"
+        );
         assert!(svg.contains("blocked by DB"));
         assert!(svg.contains(CRITICAL));
         assert!(svg.contains("demo &lt;&amp;&gt;"));

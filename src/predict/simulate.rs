@@ -334,8 +334,7 @@ impl Sim<'_, '_> {
 
     fn push_event(&mut self, at: f64, agent: usize) {
         self.event_seq += 1;
-        self.events
-            .push(Reverse((Time(at), self.event_seq, agent)));
+        self.events.push(Reverse((Time(at), self.event_seq, agent)));
     }
 
     fn run(&mut self, mut now: f64) {
@@ -364,7 +363,9 @@ impl Sim<'_, '_> {
                 .retrying
                 .iter()
                 .copied()
-                .filter(|&i| matches!(self.phase[i], Phase::Retrying { at, .. } if at <= now + 1e-9))
+                .filter(
+                    |&i| matches!(self.phase[i], Phase::Retrying { at, .. } if at <= now + 1e-9),
+                )
                 .collect();
             due.sort_by(|&a, &b| self.model.agents[a].id.cmp(&self.model.agents[b].id));
             for i in due {
@@ -408,8 +409,7 @@ impl Sim<'_, '_> {
     }
 
     fn advance_wave(&mut self) {
-        while self.current_wave < self.unfinished.len() && self.unfinished[self.current_wave] == 0
-        {
+        while self.current_wave < self.unfinished.len() && self.unfinished[self.current_wave] == 0 {
             self.current_wave += 1;
         }
         if let Some(wave) = self.model.waves.get(self.current_wave) {
@@ -655,9 +655,7 @@ pub fn monte_carlo(model: &SimModel, options: SimOptions, runs: usize, seed: u64
         .count();
     let representative = timelines
         .into_iter()
-        .min_by(|a, b| {
-            Time((a.makespan - p50).abs()).cmp(&Time((b.makespan - p50).abs()))
-        })
+        .min_by(|a, b| Time((a.makespan - p50).abs()).cmp(&Time((b.makespan - p50).abs())))
         .unwrap_or_else(|| simulate(model, options, Sampler::Nominal));
     MonteCarlo {
         runs,
@@ -733,7 +731,11 @@ mod tests {
             ]
         );
         assert_eq!(t.makespan, 41.0);
-        let ids: Vec<&str> = t.critical.iter().map(|&i| m.agents[i].id.as_str()).collect();
+        let ids: Vec<&str> = t
+            .critical
+            .iter()
+            .map(|&i| m.agents[i].id.as_str())
+            .collect();
         assert_eq!(ids, ["B", "D", "E", "F"]);
         // Unlimited concurrency: w1 takes 30 s either way.
         let wide = simulate(&m, options(ExecutionMode::Waves, 10), Sampler::Nominal);
@@ -783,14 +785,25 @@ mod tests {
         );
         m.agents[0].failure_rate = 1.0; // A always fails
         let mut rng = Rng::new(3);
-        let t = simulate(&m, options(ExecutionMode::Continuous, 4), Sampler::Random(&mut rng));
+        let t = simulate(
+            &m,
+            options(ExecutionMode::Continuous, 4),
+            Sampler::Random(&mut rng),
+        );
         let a = &t.agents[0];
         assert_eq!(a.attempts.len(), 3, "1 + maxRetries attempts");
-        assert!(a.attempts.iter().all(|x| x.outcome == AttemptOutcome::Failed));
+        assert!(
+            a.attempts
+                .iter()
+                .all(|x| x.outcome == AttemptOutcome::Failed)
+        );
         // Backoff: 2 s then 4 s, ±25 %.
         let gap1 = a.attempts[1].start - a.attempts[0].end;
         let gap2 = a.attempts[2].start - a.attempts[1].end;
-        assert!((1.5..2.5).contains(&gap1) && (3.0..5.0).contains(&gap2), "{gap1} {gap2}");
+        assert!(
+            (1.5..2.5).contains(&gap1) && (3.0..5.0).contains(&gap2),
+            "{gap1} {gap2}"
+        );
         assert_eq!(a.outcome, SimOutcome::Failed);
         assert_eq!(t.agents[2].outcome, SimOutcome::Blocked);
         assert_eq!(t.agents[2].blocked_by.as_deref(), Some("A"));
