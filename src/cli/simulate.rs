@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::common::{CliError, load_valid_plan, write_output};
-use crate::plan::duration::{format_duration, parse_duration};
+use crate::plan::duration::parse_duration;
 use crate::plan::{ExecutionMode, LoadOptions};
 use crate::predict::simulate::{
     MonteCarlo, Sampler, SimOptions, SimOutcome, Timeline, monte_carlo, simulate,
@@ -102,12 +102,7 @@ struct Output {
     timeline: Timeline,
 }
 
-fn human(seconds: f64) -> String {
-    if seconds > 0.0 && seconds < 1.0 {
-        return format!("{:.0}ms", seconds * 1000.0);
-    }
-    format_duration(Duration::from_secs_f64(seconds.max(0.0)))
-}
+use crate::predict::human;
 
 /// Runs `simulate`.
 pub fn run(args: SimulateArgs) -> Result<u8, CliError> {

@@ -2,26 +2,19 @@
 //! makespan, critical path and bottlenecks, a suggested concurrency and wave
 //! composition.
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use serde::Serialize;
+use std::fmt::Write as _;
 
 use super::SimModel;
 use super::simulate::{Sampler, SimOptions, simulate};
 use crate::graph::analysis::Span;
 use crate::graph::schedule::{auto_waves, list_schedule, waves_schedule};
-use crate::plan::duration::format_duration;
 
 /// A length of time as [`Span`] (seconds and words).
 pub fn span(seconds: f64) -> Span {
     Span {
         seconds,
-        human: format_duration(Duration::from_secs_f64(if seconds.is_finite() {
-            seconds.max(0.0)
-        } else {
-            0.0
-        })),
+        human: super::human(seconds),
     }
 }
 
@@ -159,7 +152,7 @@ pub fn forecast(model: &SimModel, options: ForecastOptions<'_>) -> Forecast {
                 Some(c) => format!(
                     "{:.0}% of the critical path; estimate {} × {:.2} ({})",
                     share * 100.0,
-                    format_duration(Duration::from_secs_f64(agent.estimate)),
+                    super::human(agent.estimate),
                     c.median_ratio,
                     c.basis
                 ),
@@ -323,6 +316,7 @@ mod tests {
     use crate::history::{Calibration, HistoryRow};
     use crate::plan::{ExecutionMode, FailureStrategy};
     use crate::predict::ModelOptions;
+    use std::time::Duration;
 
     #[test]
     fn calibrated_durations_move_the_critical_path_and_suggest_concurrency() {

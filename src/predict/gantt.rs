@@ -2,12 +2,9 @@
 //! a lane per wave, one bar per attempt (failed and timed-out attempts in
 //! orange, cancelled ones grey), the critical chain in red, and a time axis.
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use super::SimModel;
 use super::simulate::{AttemptOutcome, SimOutcome, Timeline};
-use crate::plan::duration::format_duration;
+use std::fmt::Write as _;
 
 const LABEL_WIDTH: f64 = 180.0;
 const CHART_WIDTH: f64 = 760.0;
@@ -58,10 +55,7 @@ fn label(seconds: f64) -> String {
     if seconds == 0.0 {
         return "0".into();
     }
-    if seconds < 1.0 {
-        return format!("{:.0}ms", seconds * 1000.0);
-    }
-    format_duration(Duration::from_secs_f64(seconds))
+    super::human(seconds)
 }
 
 /// The chart of `timeline` (of `model`) titled `title`.
@@ -227,6 +221,7 @@ mod tests {
     use crate::plan::{ExecutionMode, FailureStrategy};
     use crate::predict::simulate::{Sampler, SimOptions, simulate};
     use crate::predict::{ModelOptions, SimModel};
+    use std::time::Duration;
 
     fn chart() -> String {
         let plan = test_plan(

@@ -175,6 +175,24 @@ impl SimModel {
     }
 }
 
+/// A duration in seconds for reading, precise where it matters: `535ms`,
+/// `1.5s`, `42s`, then [`format_duration`]'s `1m30s`, `2h5m`.
+///
+/// [`format_duration`]: crate::plan::duration::format_duration
+pub fn human(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return "0s".into();
+    }
+    if seconds < 1.0 {
+        return format!("{:.0}ms", seconds * 1000.0);
+    }
+    if seconds < 10.0 {
+        let text = format!("{seconds:.1}");
+        return format!("{}s", text.trim_end_matches(".0"));
+    }
+    crate::plan::duration::format_duration(Duration::from_secs_f64(seconds.round()))
+}
+
 /// The widest wave (at least 1): `analyze`'s and `simulate`'s default concurrency
 /// when the plan sets none.
 pub fn default_concurrency(plan: &Plan) -> usize {
@@ -189,4 +207,18 @@ pub fn default_concurrency(plan: &Plan) -> usize {
         },
         |c| (c as usize).max(1),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_durations_keep_useful_precision() {
+        use super::human;
+        assert_eq!(human(0.535), "535ms");
+        assert_eq!(human(1.5), "1.5s");
+        assert_eq!(human(2.0), "2s");
+        assert_eq!(human(42.4), "42s");
+        assert_eq!(human(5400.0), "1h30m");
+        assert_eq!(human(f64::NAN), "0s");
+    }
 }
