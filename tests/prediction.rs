@@ -348,3 +348,39 @@ fn sampled_simulations_are_reproducible_and_history_handles_an_empty_file() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_history_that_cannot_be_written_is_a_warning_and_off_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"orchestrationId":"one","waves":[{"waveId":"w","agents":[
+            {"agentId":"A","workDescription":"a","estimatedDuration":"1s","command":"true"}]}]}"#,
+    )
+    .unwrap();
+    // A file where the history's folder should be.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    bin()
+        .args(["run", "--no-worktrees", "--plan"])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .arg("--history")
+        .arg(blocker.join("history.sqlite"))
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            "warning: the run was not recorded in the history",
+        ));
+    bin()
+        .args(["run", "--no-worktrees", "--plan"])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(dir.path().join("runs"))
+        .env("LLMO_HISTORY", "off")
+        .assert()
+        .code(0);
+    assert!(!dir.path().join("history.sqlite").exists());
+}

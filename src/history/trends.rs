@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::calibrate::{Calibration, percentile};
 use super::{HistoryRow, RunRow};
-use crate::plan::duration::format_duration;
 
 /// One run, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -229,10 +228,7 @@ pub fn sparkline(values: &[f64]) -> String {
 }
 
 fn secs(value: Option<f64>) -> String {
-    value.map_or_else(
-        || "-".to_string(),
-        |s| format_duration(std::time::Duration::from_secs_f64(s.max(0.0))),
-    )
+    value.map_or_else(|| "-".to_string(), crate::predict::human)
 }
 
 fn percent(value: Option<f64>) -> String {

@@ -89,7 +89,7 @@ impl LiveEta {
     pub fn agent(&self, id: &str) -> Option<(Duration, Option<&str>)> {
         let agent = &self.model.agents[*self.index.get(id)?];
         Some((
-            Duration::from_secs_f64(agent.duration.max(0.0)),
+            super::seconds_to_duration(agent.duration),
             agent.calibration.as_ref().map(|c| c.basis.as_str()),
         ))
     }
@@ -149,7 +149,7 @@ impl LiveEta {
             })
             .collect();
         let timeline = simulate_from(&self.model, self.options, Sampler::Nominal, &initial, now);
-        Duration::from_secs_f64((timeline.makespan - now).max(0.0))
+        super::seconds_to_duration(timeline.makespan - now)
     }
 
     /// `ETA 3m20s (history: 5 of 8 agents calibrated)`.

@@ -190,7 +190,15 @@ pub fn human(seconds: f64) -> String {
         let text = format!("{seconds:.1}");
         return format!("{}s", text.trim_end_matches(".0"));
     }
-    crate::plan::duration::format_duration(Duration::from_secs_f64(seconds.round()))
+    crate::plan::duration::format_duration(seconds_to_duration(seconds.round()))
+}
+
+/// Seconds as a [`Duration`], never panicking: negative and NaN → 0, too large → [`Duration::MAX`].
+pub fn seconds_to_duration(seconds: f64) -> Duration {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
 }
 
 /// The widest wave (at least 1): `analyze`'s and `simulate`'s default concurrency
@@ -220,5 +228,10 @@ mod tests {
         assert_eq!(human(42.4), "42s");
         assert_eq!(human(5400.0), "1h30m");
         assert_eq!(human(f64::NAN), "0s");
+        assert_eq!(
+            super::seconds_to_duration(f64::INFINITY),
+            super::Duration::MAX
+        );
+        assert_eq!(super::seconds_to_duration(-1.0), super::Duration::ZERO);
     }
 }
