@@ -54,6 +54,20 @@ pub struct AnalyzeArgs {
     /// Validate for this execution mode instead of the plan's.
     #[arg(long)]
     pub mode: Option<ExecutionMode>,
+    /// Also predict from run history: calibrated durations, predicted
+    /// makespan, critical path and bottlenecks under them, a suggested
+    /// concurrency and wave composition. A bare `--history` reads
+    /// $LLMO_HISTORY, else .llm-orchestrate/history.sqlite.
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    pub history: Option<Option<std::path::PathBuf>>,
+}
+
+/// `analyze --json` with `--history`: the analysis and the prediction.
+#[derive(serde::Serialize)]
+struct WithForecast<'a> {
+    #[serde(flatten)]
+    analysis: &'a crate::graph::analysis::Analysis,
+    prediction: &'a crate::predict::forecast::Forecast,
 }
 
 /// Runs `analyze`.
@@ -96,10 +110,27 @@ pub fn run(args: AnalyzeArgs) -> Result<u8, CliError> {
     } else {
         args.format
     };
+    let forecast = match super::history::chosen_path(args.history.as_ref()) {
+        Some(path) => Some(forecast(&plan, &args, &path, concurrency, args.batch_size)?),
+        None => None,
+    };
     let text = match format {
-        GraphFormat::Text => analysis.to_text(),
+        GraphFormat::Text => {
+            let mut text = analysis.to_text();
+            if let Some(f) = &forecast {
+                text.push_str(&f.to_text());
+            }
+            text
+        }
         GraphFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&analysis).unwrap_or_default();
+            let mut s = match &forecast {
+                Some(prediction) => serde_json::to_string_pretty(&WithForecast {
+                    analysis: &analysis,
+                    prediction,
+                }),
+                None => serde_json::to_string_pretty(&analysis),
+            }
+            .unwrap_or_default();
             s.push('\n');
             s
         }
@@ -114,4 +145,39 @@ pub fn run(args: AnalyzeArgs) -> Result<u8, CliError> {
     };
     write_output(None, &text)?;
     Ok(super::EXIT_OK)
+}
+
+/// The `--history` section: the plan under calibrated durations.
+fn forecast(
+    plan: &crate::plan::Plan,
+    args: &AnalyzeArgs,
+    path: &std::path::Path,
+    concurrency: usize,
+    batch: Option<usize>,
+) -> Result<crate::predict::forecast::Forecast, CliError> {
+    let (calibration, rows) = super::history::load_calibration(path)?;
+    let model = crate::predict::SimModel::from_plan(
+        plan,
+        crate::predict::ModelOptions {
+            calibration: Some(&calibration),
+            default_estimate: args.default_estimate,
+            timeout_factor: 2.0,
+        },
+    );
+    Ok(crate::predict::forecast::forecast(
+        &model,
+        crate::predict::forecast::ForecastOptions {
+            concurrency,
+            sim: crate::predict::simulate::SimOptions {
+                mode: args.mode.unwrap_or(plan.execution_mode),
+                concurrency,
+                retry_base: 2.0,
+                retry_max: 120.0,
+                failure_strategy: plan.coordination_rules.failure_strategy,
+            },
+            batch_size: batch,
+            history: &path.display().to_string(),
+            history_rows: rows,
+        },
+    ))
 }

@@ -8,11 +8,13 @@ mod analyze;
 mod common;
 mod doctor;
 mod drivers;
+mod history;
 mod ingest;
 mod mock_provider;
 mod render;
 mod run;
 mod schema;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -63,6 +65,10 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Dependency levels, critical path, makespan estimates and wave composition.
     Analyze(analyze::AnalyzeArgs),
+    /// Simulate a run of the plan (durations and failure rates from history) and draw its Gantt chart.
+    Simulate(simulate::SimulateArgs),
+    /// Show quality and duration trends across recorded runs.
+    History(history::HistoryArgs),
     /// Render the plan as a platform prompt (Claude, GPT, Gemini, open-source, generic).
     Render(render::RenderArgs),
     /// Print the plan format's JSON Schema.
@@ -92,6 +98,8 @@ pub fn main() -> ExitCode {
         Some(Command::Ingest(args)) => ingest::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Simulate(args)) => simulate::run(args),
+        Some(Command::History(args)) => history::run(args),
         Some(Command::Render(args)) => render::run(args),
         Some(Command::Schema(args)) => schema::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),

@@ -89,6 +89,11 @@ pub struct EngineArgs {
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The run history: each agent of the run is recorded here when the run
+    /// ends, and live ETAs come from it (default: $LLMO_HISTORY, else
+    /// `history.sqlite` next to --run-dir; `off` records nothing).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
 }
 
 /// Arguments of `run`.
@@ -201,8 +206,11 @@ pub fn new_run_id(orchestration_id: &str) -> String {
     )
 }
 
-fn reporters(args: &EngineArgs) -> Vec<Box<dyn Reporter>> {
-    let mut reporters = output_reporters(args.json);
+fn reporters(
+    args: &EngineArgs,
+    eta: Option<crate::predict::eta::LiveEta>,
+) -> Vec<Box<dyn Reporter>> {
+    let mut reporters = output_reporters(args.json, eta);
     let alerts = crate::engine::alerts::AlertConfig {
         webhook: args.notify_webhook.clone(),
         command: args.on_event.clone(),
@@ -214,7 +222,10 @@ fn reporters(args: &EngineArgs) -> Vec<Box<dyn Reporter>> {
     reporters
 }
 
-fn output_reporters(json: bool) -> Vec<Box<dyn Reporter>> {
+fn output_reporters(
+    json: bool,
+    eta: Option<crate::predict::eta::LiveEta>,
+) -> Vec<Box<dyn Reporter>> {
     use std::io::IsTerminal;
     if stdout_is_null_device() && !std::io::stderr().is_terminal() {
         // Nobody reads the lines (or JSON lines): do not format and write them.
@@ -222,9 +233,47 @@ fn output_reporters(json: bool) -> Vec<Box<dyn Reporter>> {
     } else if json {
         vec![Box::new(JsonLines)]
     } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
-        vec![Box::new(TerminalBars::new())]
+        let bars = TerminalBars::new();
+        vec![Box::new(match eta {
+            Some(eta) => bars.with_eta(eta),
+            None => bars,
+        })]
     } else {
-        vec![Box::new(PlainLines)]
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(PlainLines)];
+        if let Some(eta) = eta {
+            reporters.push(Box::new(crate::predict::eta::EtaLines::new(eta)));
+        }
+        reporters
+    }
+}
+
+/// What [`super::history::record_run`] needs once the run ended.
+fn run_end(
+    options: &RunOptions,
+    plan_path: Option<&Path>,
+    args: &EngineArgs,
+) -> super::history::RunEnd {
+    super::history::RunEnd {
+        run_dir: options.run_dir.clone(),
+        plan_path: plan_path.map(Path::to_path_buf),
+        history: crate::history::path_for_runs(args.history.as_deref(), &args.run_dir),
+        mode: options.mode,
+        concurrency: options.concurrency,
+        timeout_factor: options.timeout_factor,
+        retry_base: options.retry_base,
+        retry_max: options.retry_max,
+        failure_strategy: options.failure_strategy,
+    }
+}
+
+/// The simulation settings of a run (for live ETAs).
+fn sim_options(options: &RunOptions) -> crate::predict::simulate::SimOptions {
+    crate::predict::simulate::SimOptions {
+        mode: options.mode,
+        concurrency: options.concurrency,
+        retry_base: options.retry_base.as_secs_f64(),
+        retry_max: options.retry_max.as_secs_f64(),
+        failure_strategy: options.failure_strategy,
     }
 }
 
@@ -387,13 +436,23 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     // The journal keeps the mode the run follows, so `resume` follows it too.
     plan.execution_mode = mode;
-    let reporters = reporters(&args.engine);
+    let end = run_end(&options, Some(&plan_path), &args.engine);
+    let runtime = runtime()?;
+    let eta = runtime.block_on(super::history::live_eta(
+        &plan,
+        end.history.as_deref(),
+        sim_options(&options),
+        options.timeout_factor,
+    ));
+    let reporters = reporters(&args.engine, eta);
     let no_worktrees = args.no_worktrees;
-    runtime()?.block_on(async move {
+    runtime.block_on(async move {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
-        drive(Engine::start(plan, options, driver, reporters).await).await
+        let code = drive(Engine::start(plan, options, driver, reporters).await).await?;
+        super::history::record_run(end).await;
+        Ok(code)
     })
 }
 
@@ -522,7 +581,7 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 /// Runs `resume`.
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
-    let reporters = reporters(&args.engine);
+    let reporters = reporters(&args.engine, None);
     runtime()?.block_on(async move {
         let state = replay_run(&run_dir).await?;
         let plan: Plan = state
@@ -559,7 +618,10 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             _ => None,
         };
         let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
-        drive(Engine::resume(options, driver, reporters).await).await
+        let end = run_end(&options, None, &args.engine);
+        let code = drive(Engine::resume(options, driver, reporters).await).await?;
+        super::history::record_run(end).await;
+        Ok(code)
     })
 }
 

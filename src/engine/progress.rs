@@ -430,6 +430,8 @@ pub struct TerminalBars {
     estimates: HashMap<String, String>,
     /// When the overall bar was last recomputed (it costs a pass over all agents).
     overall_at: Option<std::time::Instant>,
+    /// ETAs from the run history (see [`Self::with_eta`]).
+    eta: Option<crate::predict::eta::LiveEta>,
 }
 
 /// How often the overall bar is recomputed at most.
@@ -465,7 +467,22 @@ impl TerminalBars {
             bars: HashMap::new(),
             estimates: HashMap::new(),
             overall_at: None,
+            eta: None,
         }
+    }
+
+    /// Shows each agent's duration predicted from history (`~12m (history)`)
+    /// instead of its estimate, and the run's ETA from a simulation of the
+    /// rest of the run in the overall bar.
+    pub fn with_eta(mut self, eta: crate::predict::eta::LiveEta) -> Self {
+        // The message carries the ETA; indicatif's rate-based one would contradict it.
+        self.overall.set_style(
+            indicatif::ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos:>3}% {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        self.eta = Some(eta);
+        self
     }
 
     fn bar(&mut self, agent: &str, plan: &Plan) -> &indicatif::ProgressBar {
@@ -473,10 +490,21 @@ impl TerminalBars {
             self.estimates = plan
                 .agents()
                 .map(|(_, _, a)| {
-                    let estimate = a
-                        .estimated_duration
-                        .map(|d| crate::plan::duration::format_duration(d.get()))
-                        .unwrap_or_else(|| "?".into());
+                    let predicted =
+                        self.eta
+                            .as_ref()
+                            .and_then(|eta| match eta.agent(&a.agent_id) {
+                                Some((d, Some(_))) => Some(format!(
+                                    "~{} (history)",
+                                    crate::plan::duration::format_duration(d)
+                                )),
+                                _ => None,
+                            });
+                    let estimate = predicted.unwrap_or_else(|| {
+                        a.estimated_duration
+                            .map(|d| crate::plan::duration::format_duration(d.get()))
+                            .unwrap_or_else(|| "?".into())
+                    });
                     (a.agent_id.clone(), estimate)
                 })
                 .collect();
@@ -505,6 +533,9 @@ impl TerminalBars {
 
 impl Reporter for TerminalBars {
     fn event(&mut self, record: &EventRecord, state: &RunState, plan: &Plan) {
+        if let Some(eta) = &mut self.eta {
+            eta.observe(record);
+        }
         if let Some(agent) = record.event.agent().map(str::to_string) {
             let progress = state.agents.get(&agent).map_or(0, |a| a.progress);
             let text = state
@@ -539,7 +570,12 @@ impl Reporter for TerminalBars {
             self.overall_at = Some(std::time::Instant::now());
             self.overall
                 .set_position(u64::from(state.overall_progress()));
-            self.overall.set_message(summary_line(state));
+            let mut message = summary_line(state);
+            if let Some(eta) = &self.eta {
+                message.push_str(" · ");
+                message.push_str(&eta.describe(state, record.at_ms));
+            }
+            self.overall.set_message(message);
         }
     }
 

@@ -106,8 +106,19 @@ impl FromStr for PlanDuration {
 }
 
 impl fmt::Display for PlanDuration {
+    /// Like [`format_duration`], but exact to the millisecond (`1s500ms`, not
+    /// `1s`): this text is how a plan's durations are serialized (the journal
+    /// keeps the plan that way for `resume`), so it must read back the same.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_duration(self.0))
+        let millis = self.0.subsec_millis();
+        if self.0.as_secs() == 0 || millis == 0 {
+            return f.write_str(&format_duration(self.0));
+        }
+        write!(
+            f,
+            "{}{millis}ms",
+            format_duration(Duration::from_secs(self.0.as_secs()))
+        )
     }
 }
 
@@ -228,10 +239,18 @@ mod tests {
 
     #[test]
     fn formats_compactly_and_round_trips() {
-        for text in ["1h30m", "45s", "2d3h", "250ms", "0s", "1m1s"] {
+        for text in ["1h30m", "45s", "2d3h", "250ms", "0s", "1m1s", "1s500ms"] {
             let d: PlanDuration = text.parse().unwrap();
             assert_eq!(d.to_string(), text);
         }
+        // Sub-second parts survive serialization (the journaled plan of a resume).
+        let d: PlanDuration = "1.5s".parse().unwrap();
+        assert_eq!(d.to_string().parse::<PlanDuration>().unwrap(), d);
+        assert_eq!(
+            format_duration(d.get()),
+            "1s",
+            "the readable form stays compact"
+        );
     }
 
     #[test]

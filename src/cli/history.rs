@@ -1,0 +1,237 @@
+//! `llm-orchestrate history`, and recording a run into the history when it ends.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common::{CliError, write_output};
+use crate::history::store::RowFilter;
+use crate::history::{Calibration, HistoryError, HistoryStore, record, trends};
+use crate::journal::{Event, Journal, now_ms};
+use crate::plan::{ExecutionMode, FailureStrategy, Plan};
+use crate::predict::simulate::{Sampler, SimOptions, simulate};
+use crate::predict::{ModelOptions, SimModel};
+
+/// Arguments of `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The history file (default: $LLMO_HISTORY, else .llm-orchestrate/history.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Only runs of this plan (its `orchestrationId`).
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// Only the last N runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub last: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// A history error as a command error (exit 2: the file named is unusable).
+pub(super) fn history_error(err: HistoryError) -> CliError {
+    CliError::Usage(err.to_string())
+}
+
+/// The history file a prediction command reads: `Some(None)` (a bare
+/// `--history`) means the default file.
+pub(super) fn chosen_path(flag: Option<&Option<PathBuf>>) -> Option<PathBuf> {
+    let explicit = flag?;
+    Some(
+        crate::history::resolve_path(explicit.as_deref())
+            .unwrap_or_else(|| PathBuf::from(crate::history::DEFAULT_HISTORY)),
+    )
+}
+
+/// Reads the calibration of the history file at `path` (exit 2 when it cannot be read).
+pub(super) fn load_calibration(path: &Path) -> Result<(Calibration, usize), CliError> {
+    runtime()?.block_on(async {
+        let calibration = Calibration::load(path).await.map_err(history_error)?;
+        let rows = calibration.rows();
+        Ok((calibration, rows))
+    })
+}
+
+/// Runs `history`.
+pub fn run(args: HistoryArgs) -> Result<u8, CliError> {
+    let path = crate::history::resolve_path(args.history.as_deref())
+        .ok_or_else(|| CliError::Usage("the history is switched off (LLMO_HISTORY=off)".into()))?;
+    let (runs, rows) = runtime()?.block_on(async {
+        let Some(store) = HistoryStore::open_existing(&path)
+            .await
+            .map_err(history_error)?
+        else {
+            return Ok::<_, CliError>((Vec::new(), Vec::new()));
+        };
+        let runs = store.runs(args.plan.as_deref()).await;
+        let rows = store
+            .rows(&RowFilter {
+                plan: args.plan.clone(),
+                exclude_run: None,
+            })
+            .await;
+        store.close().await;
+        Ok((runs.map_err(history_error)?, rows.map_err(history_error)?))
+    })?;
+    let report = trends::report(
+        &path.display().to_string(),
+        &runs,
+        &rows,
+        args.last.map(|n| n as usize),
+    );
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        report.to_text()
+    };
+    write_output(None, &text)?;
+    Ok(super::EXIT_OK)
+}
+
+/// How a run that just ended was carried out.
+#[derive(Debug, Clone)]
+pub(super) struct RunEnd {
+    /// Its folder (holding `journal.sqlite`).
+    pub run_dir: PathBuf,
+    /// The plan file, when known.
+    pub plan_path: Option<PathBuf>,
+    /// The history file; `None` records nothing.
+    pub history: Option<PathBuf>,
+    /// Execution mode.
+    pub mode: ExecutionMode,
+    /// Concurrency.
+    pub concurrency: usize,
+    /// `--timeout-factor`.
+    pub timeout_factor: f64,
+    /// `--retry-base`.
+    pub retry_base: Duration,
+    /// `--retry-max`.
+    pub retry_max: Duration,
+    /// The failure strategy.
+    pub failure_strategy: FailureStrategy,
+}
+
+/// Records the run into the history. A failure is a warning on stderr: it
+/// never changes how the run ended.
+pub(super) async fn record_run(end: RunEnd) {
+    let Some(path) = end.history.clone() else {
+        return;
+    };
+    if let Err(err) = try_record(&end, &path).await {
+        eprintln!("warning: the run was not recorded in the history: {err}");
+    }
+}
+
+async fn try_record(end: &RunEnd, path: &Path) -> Result<(), HistoryError> {
+    let journal_path = end.run_dir.join("journal.sqlite");
+    let journal = Journal::open(&journal_path).await?;
+    let records = journal.read_after(0).await;
+    journal.close().await;
+    let records = records?;
+    let plan: Plan = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { plan, .. } => serde_json::from_value(plan.clone()).ok(),
+            _ => None,
+        })
+        .ok_or_else(|| HistoryError::NoPlan(journal_path.display().to_string()))?;
+    let store = HistoryStore::open(path).await?;
+    let run_id = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { run_id, .. } => Some(run_id.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let result = async {
+        let before = store
+            .rows(&RowFilter {
+                plan: None,
+                exclude_run: Some(run_id),
+            })
+            .await?;
+        let calibration = Calibration::from_rows(&before);
+        let (predicted, basis) = predict_makespan(&plan, &calibration, end);
+        let plan_path = end.plan_path.as_ref().map(|p| p.display().to_string());
+        let (mut run, rows) = record::rows_of_run(
+            &records,
+            record::RunContext {
+                plan: &plan,
+                plan_path: plan_path.as_deref(),
+                mode: end.mode,
+                concurrency: end.concurrency,
+            },
+            now_ms(),
+        );
+        run.predicted_secs = predicted;
+        run.prediction_basis = basis;
+        store.upsert_run(&run, &rows).await
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// The makespan the history (before the run) predicts for `plan`: a nominal
+/// simulation; `None` when no agent has an estimate or a calibration.
+fn predict_makespan(plan: &Plan, calibration: &Calibration, end: &RunEnd) -> (Option<f64>, String) {
+    let model = SimModel::from_plan(
+        plan,
+        ModelOptions {
+            calibration: Some(calibration),
+            default_estimate: Duration::from_secs(1800),
+            timeout_factor: end.timeout_factor,
+        },
+    );
+    let calibrated = model.calibrated_count();
+    if calibrated == 0 && model.agents.iter().all(|a| !a.estimated) {
+        return (None, "no estimates".into());
+    }
+    let timeline = simulate(
+        &model,
+        SimOptions {
+            mode: end.mode,
+            concurrency: end.concurrency,
+            retry_base: end.retry_base.as_secs_f64(),
+            retry_max: end.retry_max.as_secs_f64(),
+            failure_strategy: end.failure_strategy,
+        },
+        Sampler::Nominal,
+    );
+    let basis = if calibrated == 0 {
+        "estimates".to_string()
+    } else {
+        format!(
+            "history ({calibrated} of {} agents calibrated)",
+            model.agents.len()
+        )
+    };
+    (Some(timeline.makespan), basis)
+}
+
+/// The live ETA of a run of `plan`, when the history has a basis for its agents.
+pub(super) async fn live_eta(
+    plan: &Plan,
+    history: Option<&Path>,
+    sim: SimOptions,
+    timeout_factor: f64,
+) -> Option<crate::predict::eta::LiveEta> {
+    let calibration = Calibration::load(history?).await.ok()?;
+    crate::predict::eta::LiveEta::new(
+        plan,
+        &calibration.with_plan(&plan.orchestration_id),
+        sim,
+        timeout_factor,
+    )
+}

@@ -1,0 +1,277 @@
+//! A finished run's journal → history rows.
+//!
+//! The report ([`crate::report::summary::run_report_for`]) gives each agent's
+//! outcome, duration, tokens and cost; the journal's records give what the
+//! report does not keep: how long each attempt ran (from its `AgentStarted`
+//! to its `AgentFinished`), so that calibration compares the estimate with
+//! one attempt's work and not with retries and their delays.
+
+use std::collections::HashMap;
+
+use super::{HistoryRow, RunRow, platform_key};
+use crate::journal::{AgentOutcome, Event, EventRecord, RunState};
+use crate::plan::{ExecutionMode, Plan};
+
+/// What a run was, besides its journal.
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The plan it ran.
+    pub plan: &'a Plan,
+    /// The plan file, when known (`resume` does not know it).
+    pub plan_path: Option<&'a str>,
+    /// Its execution mode.
+    pub mode: ExecutionMode,
+    /// Its concurrency.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Attempts {
+    started_at: Option<i64>,
+    counted: u32,
+    failed: u32,
+    completing_secs: Option<f64>,
+    model_seen: Option<usize>,
+}
+
+/// The rows of a run: one per agent of the plan, and one for the run.
+/// `now_ms` ends what the journal leaves open (an interrupted run).
+pub fn rows_of_run(
+    records: &[EventRecord],
+    context: RunContext<'_>,
+    now_ms: i64,
+) -> (RunRow, Vec<HistoryRow>) {
+    let state = RunState::replay(records);
+    let plan = context.plan;
+    let report = crate::report::summary::run_report_for(&state, Some(plan), now_ms);
+    let mut attempts: HashMap<&str, Attempts> = HashMap::new();
+    let mut models: Vec<&str> = Vec::new();
+    for record in records {
+        match &record.event {
+            Event::AgentStarted { agent, .. } => {
+                attempts.entry(agent).or_default().started_at = Some(record.at_ms);
+            }
+            Event::AgentFinished { agent, outcome, .. } => {
+                let entry = attempts.entry(agent).or_default();
+                let secs = entry
+                    .started_at
+                    .take()
+                    .map(|at| (record.at_ms - at).max(0) as f64 / 1000.0);
+                if outcome.is_success() {
+                    entry.counted += 1;
+                    entry.completing_secs = secs;
+                } else if outcome.is_failure() {
+                    entry.counted += 1;
+                    entry.failed += 1;
+                } else if matches!(outcome, AgentOutcome::Cancelled) {
+                    // Neither success nor failure: not an attempt that says anything.
+                }
+            }
+            Event::AgentUsage { agent, model, .. } => {
+                let index = models.iter().position(|m| m == model).unwrap_or_else(|| {
+                    models.push(model);
+                    models.len() - 1
+                });
+                attempts.entry(agent).or_default().model_seen = Some(index);
+            }
+            _ => {}
+        }
+    }
+    let mut gates: HashMap<&str, (u32, u32)> = HashMap::new();
+    for run in &state.gate_runs {
+        let entry = gates.entry(run.service.as_str()).or_default();
+        match run.result.status {
+            crate::gates::GateStatus::Passed => entry.0 += 1,
+            crate::gates::GateStatus::Failed => entry.1 += 1,
+            crate::gates::GateStatus::Skipped => {}
+        }
+    }
+    let agents: HashMap<&str, &crate::plan::Agent> = plan
+        .agents()
+        .map(|(_, _, a)| (a.agent_id.as_str(), a))
+        .collect();
+    let rows: Vec<HistoryRow> = report
+        .agents
+        .iter()
+        .filter_map(|a| {
+            let def = agents.get(a.id.as_str())?;
+            let tried = attempts.get(a.id.as_str()).copied().unwrap_or_default();
+            let (passed, failed) = gates.get(a.id.as_str()).copied().unwrap_or_default();
+            let agent_state = state.agents.get(&a.id);
+            Some(HistoryRow {
+                run_id: state.run_id.clone(),
+                plan: plan.orchestration_id.clone(),
+                plan_path: context.plan_path.map(str::to_string),
+                agent_id: a.id.clone(),
+                wave: a.wave.clone(),
+                platform: platform_key(def, plan.platform),
+                model: def.model.clone().or_else(|| {
+                    tried
+                        .model_seen
+                        .and_then(|i| models.get(i))
+                        .map(|m| m.to_string())
+                }),
+                scope: def.scope_paths().to_vec(),
+                estimate_secs: def.estimated_duration.map(|d| d.as_secs_f64()),
+                actual_secs: a.duration_ms.map(|ms| ms as f64 / 1000.0),
+                attempt_secs: tried.completing_secs,
+                attempts: tried.counted,
+                failed_attempts: tried.failed,
+                outcome: a.outcome.as_str().to_string(),
+                gates_passed: passed,
+                gates_failed: failed,
+                input_tokens: a.usage.input_tokens,
+                output_tokens: a.usage.output_tokens,
+                cost_usd: a.cost_usd,
+                started_at_ms: agent_state.and_then(|s| s.started_at_ms),
+                finished_at_ms: agent_state.and_then(|s| s.finished_at_ms).unwrap_or(now_ms),
+            })
+        })
+        .collect();
+    let started = rows.iter().filter_map(|r| r.started_at_ms).min();
+    let run = RunRow {
+        run_id: state.run_id.clone(),
+        plan: plan.orchestration_id.clone(),
+        plan_path: context.plan_path.map(str::to_string),
+        mode: context.mode.as_str().to_string(),
+        concurrency: u32::try_from(context.concurrency).unwrap_or(u32::MAX),
+        agents: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        outcome: state
+            .outcome
+            .map_or("interrupted", |o| match o {
+                crate::journal::RunOutcome::Succeeded => "succeeded",
+                crate::journal::RunOutcome::Failed => "failed",
+                crate::journal::RunOutcome::Paused => "paused",
+                crate::journal::RunOutcome::Interrupted => "interrupted",
+            })
+            .to_string(),
+        started_at_ms: started,
+        finished_at_ms: rows
+            .iter()
+            .map(|r| r.finished_at_ms)
+            .max()
+            .unwrap_or(now_ms),
+        wall_secs: report.totals.wall_time_ms.map(|ms| ms as f64 / 1000.0),
+        predicted_secs: None,
+        prediction_basis: String::new(),
+        cost_usd: report.totals.cost_usd,
+    };
+    (run, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::tests::test_plan;
+
+    fn rec(seq: i64, at_ms: i64, event: Event) -> EventRecord {
+        EventRecord { seq, at_ms, event }
+    }
+
+    #[test]
+    fn attempts_durations_usage_and_outcomes_become_rows() {
+        let plan = test_plan(
+            r#"{"orchestrationId":"p","platform":"claude","waves":[{"waveId":"w1","agents":[
+            {"agentId":"A","workDescription":"a","estimatedDuration":"10s","command":"true","scope":"svc/a"},
+            {"agentId":"B","workDescription":"b","estimatedDuration":"20s"},
+            {"agentId":"C","workDescription":"c","dependencies":["B"]}]}]}"#,
+        );
+        let plan_json = serde_json::to_value(&plan).unwrap();
+        let failed = AgentOutcome::Failed {
+            reason: "exit code 1".into(),
+        };
+        let done = AgentOutcome::Completed {
+            without_marker: false,
+        };
+        let finished = |agent: &str, attempt, outcome: &AgentOutcome| Event::AgentFinished {
+            agent: agent.into(),
+            attempt,
+            outcome: outcome.clone(),
+            exit_code: None,
+        };
+        let started = |agent: &str, attempt| Event::AgentStarted {
+            agent: agent.into(),
+            attempt,
+        };
+        let records = vec![
+            rec(
+                1,
+                0,
+                Event::RunStarted {
+                    run_id: "r1".into(),
+                    plan: plan_json,
+                },
+            ),
+            rec(2, 1_000, started("A", 1)),
+            rec(3, 1_000, started("B", 1)),
+            rec(4, 3_000, finished("A", 1, &failed)),
+            rec(5, 5_000, started("A", 2)),
+            rec(
+                6,
+                6_000,
+                Event::AgentUsage {
+                    agent: "B".into(),
+                    model: "claude-x".into(),
+                    usage: crate::providers::Usage {
+                        input_tokens: 7,
+                        output_tokens: 3,
+                        cached_input_tokens: 0,
+                    },
+                    cost_usd: Some(0.5),
+                },
+            ),
+            rec(7, 17_000, finished("A", 2, &done)),
+            rec(8, 31_000, finished("B", 1, &failed)),
+            rec(
+                9,
+                31_000,
+                Event::AgentBlocked {
+                    agent: "C".into(),
+                    by: "B".into(),
+                    reason: "dependency B failed".into(),
+                },
+            ),
+            rec(
+                10,
+                31_000,
+                Event::RunFinished {
+                    outcome: crate::journal::RunOutcome::Failed,
+                },
+            ),
+        ];
+        let (run, rows) = rows_of_run(
+            &records,
+            RunContext {
+                plan: &plan,
+                plan_path: Some("plan.json"),
+                mode: ExecutionMode::Waves,
+                concurrency: 2,
+            },
+            40_000,
+        );
+        assert_eq!(rows.len(), 3);
+        let a = &rows[0];
+        assert_eq!(
+            (a.platform.as_str(), a.attempts, a.failed_attempts),
+            ("shell", 2, 1)
+        );
+        assert_eq!(a.attempt_secs, Some(12.0), "the completing attempt only");
+        assert_eq!(a.actual_secs, Some(16.0), "first start to end");
+        assert_eq!(a.ratio(), Some(1.2));
+        assert_eq!(a.scope, vec!["svc/a".to_string()]);
+        let b = &rows[1];
+        assert_eq!(b.platform, "claude");
+        assert_eq!(b.model.as_deref(), Some("claude-x"));
+        assert_eq!((b.input_tokens, b.output_tokens, b.cost_usd), (7, 3, 0.5));
+        assert_eq!((b.outcome.as_str(), b.attempt_secs), ("failed", None));
+        let c = &rows[2];
+        assert_eq!(
+            (c.outcome.as_str(), c.attempts, c.estimate_secs),
+            ("blocked", 0, None)
+        );
+        assert_eq!(run.outcome, "failed");
+        assert_eq!(run.wall_secs, Some(30.0));
+        assert_eq!(run.started_at_ms, Some(1_000));
+        assert_eq!(run.agents, 3);
+    }
+}
