@@ -7,6 +7,7 @@
 
 pub mod agent_loop;
 pub mod cli;
+pub mod dashboard;
 pub mod drivers;
 pub mod engine;
 pub mod gates;

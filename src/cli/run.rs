@@ -81,6 +81,9 @@ pub struct EngineArgs {
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The live web dashboard (`--dashboard [ADDR]`, `--token`).
+    #[command(flatten)]
+    pub dashboard: crate::dashboard::DashboardArgs,
 }
 
 /// Arguments of `run`.
@@ -371,6 +374,11 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
     let reporters = reporters(&args.engine);
     let no_worktrees = args.no_worktrees;
+    let _dashboard = args
+        .engine
+        .dashboard
+        .start_live(&args.engine.run_dir, &options.run_id, &options.run_dir)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime()?.block_on(async move {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
@@ -505,6 +513,18 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
     let reporters = reporters(&args.engine);
+    let run_id = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let _dashboard = args
+        .engine
+        .dashboard
+        .start_live(
+            &args.engine.run_dir,
+            run_id.as_deref().unwrap_or(""),
+            &run_dir,
+        )
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime()?.block_on(async move {
         let state = replay_run(&run_dir).await?;
         let plan: Plan = state
