@@ -207,9 +207,14 @@ pub struct LiveDashboard {
     stop: Option<oneshot::Sender<()>>,
 }
 
+/// How long a run's dashboard goes on serving once the run ended, so that
+/// open pages receive its last events (a few of the streams' poll intervals).
+pub const LINGER: Duration = Duration::from_millis(600);
+
 impl Drop for LiveDashboard {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
+            std::thread::sleep(LINGER);
             let _ = stop.send(());
         }
     }

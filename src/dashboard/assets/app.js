@@ -139,9 +139,9 @@
   }
 
   async function loadOutput(id) {
+    if (!LIVE) return; // the report embeds each agent's output tail
     let out = S.outputs.get(id);
     if (!out) { out = { text: null, stale: true, busy: false, at: 0 }; S.outputs.set(id, out); }
-    if (!LIVE) { const a = S.agents.get(id); out.text = a ? a.outputTail || '' : ''; out.stale = false; return; }
     if (out.busy || !out.stale || Date.now() - out.at < 800) return;
     out.busy = true; out.stale = false; out.at = Date.now();
     try {
@@ -429,8 +429,9 @@
       (a.attempts.length ? '' : '<tr><td colspan="4" class="muted">Not started.</td></tr>') + '</table></div>';
 
     const out = S.outputs.get(a.id);
+    const text = LIVE ? (out ? out.text : null) : a.outputTail || '';
     html += '<h2>Output <span class="muted">(the end of agents/' + esc(a.id) + '/output.log)</span></h2><pre class="output" id="output">' +
-      esc(out && out.text != null ? out.text || '(no output yet)' : 'loading…') + '</pre>';
+      esc(text != null ? text || '(no output yet)' : 'loading…') + '</pre>';
     return html;
   }
 
