@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use super::output::Redactor;
 use super::runs::Catalog;
-use super::view::{ActivityLine, AgentView, Tracker};
+use super::view::{ActivityLine, AgentView, Touched, Tracker};
 
 /// How often a live run's journal is read.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -56,6 +56,8 @@ pub struct JournalMessage {
     pub line: Option<ActivityLine>,
     /// The new views of the agents it changed.
     pub agents: Vec<AgentView>,
+    /// `agents` holds every agent, in plan order (the plan may have changed).
+    pub all: bool,
 }
 
 /// Where a stream starts: after the `Last-Event-ID` header's sequence
@@ -125,6 +127,7 @@ pub async fn pump(
                         agent: record.event.agent().map(str::to_string),
                         line: applied.line,
                         agents: tracker.views_of(&applied.touched),
+                        all: applied.touched == Touched::All,
                     };
                     let event = SseEvent::default()
                         .id(record.seq.to_string())

@@ -335,22 +335,12 @@ impl Tracker {
         self.state.apply(record);
         self.first_at_ms.get_or_insert(record.at_ms);
         let at = record.at_ms;
+        // `RunStarted` (or any event that replaces the plan, such as an
+        // adaptation) leaves the plan in the state: it moves to `self.plan`.
+        if let Some(plan) = self.state.plan.take() {
+            self.set_plan(&plan);
+        }
         match &record.event {
-            Event::RunStarted { plan, .. } => {
-                self.plan = serde_json::from_value::<Plan>(plan.clone()).ok();
-                self.places.clear();
-                self.order.clear();
-                if let Some(plan) = &self.plan {
-                    for (w, a, agent) in plan.agents() {
-                        if self.places.insert(agent.agent_id.clone(), (w, a)).is_none() {
-                            self.order.push(agent.agent_id.clone());
-                        }
-                    }
-                    self.critical = timeline::CriticalPathCache::new(plan);
-                }
-                // The plan lives in `self.plan`; no need for a second copy.
-                self.state.plan = None;
-            }
             Event::RunResumed => self.finished_at_ms = None,
             Event::RunFinished { .. } | Event::RunInterrupted { .. } => {
                 self.finished_at_ms = Some(at);
@@ -441,6 +431,27 @@ impl Tracker {
             }
         }
         Applied { touched, line }
+    }
+
+    /// Takes a (new) plan: agents in its order, then the others the run knows.
+    fn set_plan(&mut self, value: &serde_json::Value) {
+        let Ok(plan) = serde_json::from_value::<Plan>(value.clone()) else {
+            return;
+        };
+        self.places.clear();
+        self.order.clear();
+        for (w, a, agent) in plan.agents() {
+            if self.places.insert(agent.agent_id.clone(), (w, a)).is_none() {
+                self.order.push(agent.agent_id.clone());
+            }
+        }
+        for id in self.state.agents.keys() {
+            if !self.places.contains_key(id) {
+                self.order.push(id.clone());
+            }
+        }
+        self.critical = timeline::CriticalPathCache::new(&plan);
+        self.plan = Some(plan);
     }
 
     fn history_of(&mut self, agent: &str) -> &mut AgentHistory {
@@ -854,6 +865,30 @@ mod tests {
         let started = tracker.apply(&all[2]);
         assert_eq!(started.touched, Touched::Agents(vec!["A".into()]));
         assert_eq!(started.line.unwrap().text, "A started");
+    }
+
+    #[test]
+    fn a_new_plan_reorders_the_agents_and_keeps_the_ones_it_dropped() {
+        let mut records = events();
+        let adapted = serde_json::json!({
+            "orchestrationId": "demo",
+            "waves": [{"waveId": "w9", "agents": [
+                {"agentId": "C", "workDescription": "c"},
+                {"agentId": "E", "workDescription": "e", "estimatedDuration": "1m"}]}]
+        });
+        records.push(rec(
+            8,
+            Event::RunStarted {
+                run_id: "r1".into(),
+                plan: adapted,
+            },
+        ));
+        let mut tracker = Tracker::replay(&records);
+        assert_eq!(tracker.agent_ids(), ["C", "E", "A", "B"]);
+        assert_eq!(tracker.agent_view("E").unwrap().estimate_ms, Some(60_000));
+        assert_eq!(tracker.agent_view("A").unwrap().wave, None);
+        assert_eq!(tracker.summary(0).waves[0].id, "w9");
+        assert!(tracker.state().plan.is_none(), "one copy of the plan");
     }
 
     #[test]

@@ -28,7 +28,8 @@
     if (!r.ok) throw new Error(r.status + ': ' + (await r.text()).trim());
     return r;
   }
-  function now() { return Date.now() + S.clockOffset; }
+  // Live: the server's clock. Report: the moment it was made (frozen).
+  function now() { return LIVE || !S.run ? Date.now() + S.clockOffset : S.run.nowMs; }
   function pad(n) { return String(n).padStart(2, '0'); }
   function dur(ms) {
     if (ms == null || !isFinite(ms)) return '–';
@@ -80,8 +81,8 @@
       const out = S.outputs.get(a.id);
       if (out) out.stale = true;
     }
-    if (message.type === 'RunStarted') {
-      // The plan's order replaces whatever was known before it.
+    if (message.all) {
+      // Every agent, in the (possibly new) plan's order.
       const ids = message.agents.map((a) => a.id);
       S.order = ids.concat(S.order.filter((id) => ids.indexOf(id) < 0));
     }
