@@ -11,7 +11,7 @@
 //! Without them a browser test is skipped with a message, unless `CI` is set:
 //! then it fails.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -665,7 +665,12 @@ fn browser() -> Option<Browser> {
         missing.join(", ")
     );
     assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n");
+    // Written to the real stderr (not captured by the test harness), so the
+    // skip shows in the test output.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!!!!! SKIPPED: {message} !!!!!!!!\n"
+    );
     None
 }
 

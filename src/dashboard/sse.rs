@@ -191,6 +191,93 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    /// The ids of the `journal` messages among the next `count` messages
+    /// that are not the retry hint.
+    async fn next_ids(rx: &mut mpsc::Receiver<SseEvent>, count: usize) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        while out.len() < count {
+            let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a message in time")
+                .expect("the stream goes on");
+            // The wire form: `id: N`, `event: journal|summary`, `data: …`.
+            let wire = String::from_utf8_lossy(
+                &axum::body::to_bytes(
+                    axum::response::IntoResponse::into_response(axum::response::sse::Sse::new(
+                        futures::stream::iter([Ok::<_, std::convert::Infallible>(event)]),
+                    ))
+                    .into_body(),
+                    1 << 20,
+                )
+                .await
+                .unwrap(),
+            )
+            .into_owned();
+            if wire.starts_with("retry:") {
+                continue;
+            }
+            let kind = wire
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("{wire}"))
+                .to_string();
+            let id = wire
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map_or(0, |id| id.parse().unwrap());
+            out.push((kind, id));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_stream_sends_every_event_after_its_start_once_as_the_journal_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let journal = crate::journal::Journal::open(&runs.join("r/journal.sqlite"))
+            .await
+            .unwrap();
+        let started = |n: u32| crate::journal::Event::AgentStarted {
+            agent: format!("A{n}"),
+            attempt: 1,
+        };
+        journal
+            .append(&[started(1), started(2), started(3)])
+            .await
+            .unwrap();
+        let catalog = Arc::new(Catalog::new(Some(runs), Vec::new(), None));
+        let (tx, mut rx) = mpsc::channel(64);
+        let task = tokio::spawn(pump(
+            catalog,
+            "r".into(),
+            1,
+            Arc::new(Redactor::default()),
+            tx,
+        ));
+        assert_eq!(
+            next_ids(&mut rx, 3).await,
+            [
+                ("journal".into(), 2),
+                ("journal".into(), 3),
+                ("summary".into(), 0)
+            ]
+        );
+        journal.append(&[started(4), started(5)]).await.unwrap();
+        assert_eq!(
+            next_ids(&mut rx, 3).await,
+            [
+                ("journal".into(), 4),
+                ("journal".into(), 5),
+                ("summary".into(), 0)
+            ]
+        );
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the pump ends when the browser goes away")
+            .unwrap();
+    }
+
     #[test]
     fn the_header_wins_over_the_query_and_bad_numbers_are_refused() {
         let mut headers = HeaderMap::new();
