@@ -33,7 +33,8 @@
   function pad(n) { return String(n).padStart(2, '0'); }
   function dur(ms) {
     if (ms == null || !isFinite(ms)) return '–';
-    let s = Math.max(0, Math.round(ms / 1000));
+    if (ms < 9950) return (Math.max(0, ms) / 1000).toFixed(1) + 's';
+    let s = Math.round(ms / 1000);
     const h = Math.floor(s / 3600); s -= h * 3600;
     const m = Math.floor(s / 60); s -= m * 60;
     return h ? h + 'h' + pad(m) + 'm' : m ? m + 'm' + pad(s) + 's' : s + 's';
