@@ -680,8 +680,14 @@ fn artifacts() -> PathBuf {
     target.join("test-artifacts/dashboard")
 }
 
-/// Runs a browser script; panics with its output when it fails.
-fn run_script(browser: &Browser, script: &str, env: &[(&str, String)], context: &mut Spawned) {
+/// Runs a browser script; panics with its output (and the server's stderr)
+/// when it fails.
+fn run_script(
+    browser: &Browser,
+    script: &str,
+    env: &[(&str, String)],
+    server: Option<&mut Spawned>,
+) {
     let mut command = Command::new(&browser.node);
     command
         .arg(root().join("tests/browser").join(script))
@@ -722,7 +728,7 @@ fn run_script(browser: &Browser, script: &str, env: &[(&str, String)], context: 
     assert!(
         status.success(),
         "{script} failed ({status}):\n{out}\n{err}\nserver stderr: {:?}",
-        context.drain()
+        server.map(Spawned::drain)
     );
 }
 
@@ -783,7 +789,7 @@ fn browser_the_page_of_a_live_run_updates_without_reload() {
             ("RELEASE_DIR", release.display().to_string()),
             ("AGENTS", "A,C,B".into()),
         ],
-        &mut run,
+        Some(&mut run),
     );
     assert_eq!(run.wait(Duration::from_secs(60)), 0, "{:?}", run.drain());
 }
@@ -808,6 +814,32 @@ fn browser_a_request_without_the_token_is_refused_off_loopback() {
             ("DASHBOARD_TOKEN", token.to_string()),
             ("AGENTS", "A,B,C,D".into()),
         ],
-        &mut server,
+        Some(&mut server),
+    );
+}
+
+#[test]
+fn browser_the_html_report_renders_from_a_file_without_a_network() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = finished_run(dir.path());
+    let file = dir.path().join("report.html");
+    let status = Command::new(bin())
+        .args(["report", "--html"])
+        .arg(&file)
+        .arg(&run_dir)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    run_script(
+        &browser,
+        "report.mjs",
+        &[
+            ("REPORT_FILE", file.display().to_string()),
+            ("AGENTS", "A,B,C,D".into()),
+        ],
+        None,
     );
 }
