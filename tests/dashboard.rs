@@ -624,6 +624,79 @@ fn report_html_is_one_self_contained_file_with_every_view() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no run nope"));
 }
 
+#[test]
+fn secret_values_an_agent_prints_are_redacted_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-test-0123456789abcdef";
+    let plan = write_plan(
+        dir.path(),
+        serde_json::json!({"orchestrationId": "leak", "waves": [{"waveId": "w", "agents": [
+            agent("A", &[], "1m", "echo \"[STATUS: PROGRESS-50%] key is $MY_API_KEY\"; echo \"raw $MY_API_KEY\"")]}]}),
+    );
+    let runs = dir.path().join("runs");
+    let status = Command::new(bin())
+        .args(["run", "--no-worktrees", "--plan"])
+        .arg(&plan)
+        .arg("--run-dir")
+        .arg(&runs)
+        .env("MY_API_KEY", secret)
+        .env("CI", "1")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let run_dir = only_run(&runs);
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        std::fs::read_to_string(run_dir.join("agents/A/output.log"))
+            .unwrap()
+            .contains(secret),
+        "the log itself has it"
+    );
+
+    let mut command = Command::new(bin());
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--run-dir"])
+        .arg(&runs)
+        .env("MY_API_KEY", secret)
+        .env_remove("LLMO_DASHBOARD_TOKEN");
+    let mut server = Spawned::start(command);
+    let url = server.url();
+    let client = http();
+    for path in [
+        format!("api/runs/{run_id}"),
+        format!("api/runs/{run_id}/agents/A/output"),
+    ] {
+        let body = client
+            .get(format!("{url}{path}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(!body.contains(secret), "{path}: {body}");
+        assert!(body.contains("[redacted]"), "{path}: {body}");
+    }
+    let events = read_events(
+        client
+            .get(format!("{url}api/runs/{run_id}/events"))
+            .send()
+            .unwrap(),
+        |m| m.iter().any(|x| x.event == "summary"),
+    );
+    assert!(events.iter().all(|m| !m.data.contains(secret)));
+    let out = dir.path().join("r.html");
+    let status = Command::new(bin())
+        .args(["report", "--html"])
+        .arg(&out)
+        .arg(&run_dir)
+        .env("MY_API_KEY", secret)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(!html.contains(secret) && html.contains("[redacted]"));
+}
+
 // ---- browser tests ---------------------------------------------------------
 
 /// What the browser tests need, or why they cannot run.
