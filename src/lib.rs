@@ -8,6 +8,7 @@
 pub mod adapt;
 pub mod agent_loop;
 pub mod cli;
+pub mod dashboard;
 pub mod drivers;
 pub mod engine;
 pub mod gates;

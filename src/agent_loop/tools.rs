@@ -1318,7 +1318,7 @@ fn secret_variables() -> Vec<std::ffi::OsString> {
         .collect()
 }
 
-fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
         "API_KEY",

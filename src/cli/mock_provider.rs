@@ -52,7 +52,7 @@ pub fn run(args: MockProviderArgs) -> Result<u8, CliError> {
 
 /// Resolves on the first Ctrl-C or SIGTERM. The handlers are installed at
 /// once (before the listening line is printed), the waiting happens later.
-fn interrupted() -> Result<impl std::future::Future<Output = ()>, CliError> {
+pub(super) fn interrupted() -> Result<impl std::future::Future<Output = ()>, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind: SignalKind| {
         signal(kind).map_err(|e| CliError::Usage(format!("cannot handle signals: {e}")))

@@ -12,9 +12,11 @@ mod history;
 mod ingest;
 mod mock_provider;
 mod render;
+mod report;
 mod run;
 mod schema;
 mod simulate;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -59,6 +61,10 @@ pub enum Command {
     Status(run::StatusArgs),
     /// Remove a run's git worktrees (its branches and commits stay).
     Clean(run::CleanArgs),
+    /// Serve the web dashboard of runs (live ones too) until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Print a run's report, or write it as one self-contained HTML file (`--html`).
+    Report(report::ReportArgs),
     /// Feed an LLM's reply to a `generic` agent back into its run, and continue the run.
     Ingest(ingest::IngestArgs),
     /// Check a plan and report every problem (exit 0 valid, 2 invalid).
@@ -95,6 +101,8 @@ pub fn main() -> ExitCode {
         Some(Command::Resume(args)) => run::resume(args),
         Some(Command::Status(args)) => run::status(args),
         Some(Command::Clean(args)) => run::clean(args),
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Report(args)) => report::run(args),
         Some(Command::Ingest(args)) => ingest::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),

@@ -94,6 +94,9 @@ pub struct EngineArgs {
     /// `history.sqlite` next to --run-dir; `off` records nothing).
     #[arg(long, value_name = "PATH")]
     pub history: Option<PathBuf>,
+    /// The live web dashboard (`--dashboard [ADDR]`, `--token`).
+    #[command(flatten)]
+    pub dashboard: crate::dashboard::DashboardArgs,
 }
 
 /// Arguments of `run`.
@@ -446,6 +449,11 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     ));
     let reporters = reporters(&args.engine, eta);
     let no_worktrees = args.no_worktrees;
+    let _dashboard = args
+        .engine
+        .dashboard
+        .start_live(&args.engine.run_dir, &options.run_id, &options.run_dir)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime.block_on(async move {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
@@ -582,6 +590,18 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
     let reporters = reporters(&args.engine, None);
+    let run_id = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let _dashboard = args
+        .engine
+        .dashboard
+        .start_live(
+            &args.engine.run_dir,
+            run_id.as_deref().unwrap_or(""),
+            &run_dir,
+        )
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime()?.block_on(async move {
         let state = replay_run(&run_dir).await?;
         let plan: Plan = state

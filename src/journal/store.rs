@@ -98,6 +98,31 @@ impl Journal {
         Self::open_with(path, SqliteSynchronous::Normal).await
     }
 
+    /// Opens an existing journal for reading only (the dashboard, while the run
+    /// may still be writing it): nothing is created or migrated, and the
+    /// connection cannot write. WAL mode lets it read while the run appends.
+    pub async fn open_read_only(path: &Path) -> Result<Self, JournalError> {
+        let db = |source| JournalError::Database {
+            path: path.to_path_buf(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db)?
+            .filename(path)
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
     async fn open_with(path: &Path, synchronous: SqliteSynchronous) -> Result<Self, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::Io {
@@ -377,6 +402,31 @@ mod tests {
             "a taken sequence number is refused"
         );
         assert_eq!(journal.replay().await.unwrap().last_seq, 4);
+    }
+
+    #[tokio::test]
+    async fn a_read_only_journal_sees_later_writes_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        assert!(
+            Journal::open_read_only(&path).await.is_err(),
+            "never created"
+        );
+        assert!(!path.exists());
+        let writer = Journal::open_with_explicit_sync(&path).await.unwrap();
+        writer.append(&[Event::RunResumed]).await.unwrap();
+        let reader = Journal::open_read_only(&path).await.unwrap();
+        assert_eq!(reader.read_after(0).await.unwrap().len(), 1);
+        writer.append(&[Event::RunResumed]).await.unwrap();
+        assert_eq!(reader.read_after(1).await.unwrap().len(), 1);
+        assert!(reader.append(&[Event::RunResumed]).await.is_err());
+        reader.close().await;
+        writer.close().await;
+        // After the last connection closed, the WAL is checkpointed away; a
+        // reader still opens the journal.
+        assert!(!dir.path().join("journal.sqlite-wal").exists());
+        let reader = Journal::open_read_only(&path).await.unwrap();
+        assert_eq!(reader.replay().await.unwrap().last_seq, 2);
     }
 
     #[tokio::test]

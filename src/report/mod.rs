@@ -148,7 +148,7 @@ fn written_recommendation(agent: &AgentState) -> Option<&str> {
 
 /// What to do about a failed agent: the agent's own recommendation when it
 /// wrote one, otherwise "Fix X (cause)"; both end with the resume command.
-fn failure_recommendation(agent: &AgentState, run_id: &str) -> String {
+pub(crate) fn failure_recommendation(agent: &AgentState, run_id: &str) -> String {
     match written_recommendation(agent) {
         Some(rec) => format!(
             "{}: {} (then run `llm-orchestrate resume {run_id}`)",

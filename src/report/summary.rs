@@ -435,7 +435,7 @@ fn root_blockers<'a>(state: &'a RunState, agent: &'a AgentState) -> Vec<&'a str>
     roots
 }
 
-fn blocked_recommendation(state: &RunState, agent: &AgentState, run_id: &str) -> String {
+pub(crate) fn blocked_recommendation(state: &RunState, agent: &AgentState, run_id: &str) -> String {
     let roots = root_blockers(state, agent);
     if roots.is_empty() {
         format!(
