@@ -384,3 +384,71 @@ fn a_history_that_cannot_be_written_is_a_warning_and_off_records_nothing() {
         .code(0);
     assert!(!dir.path().join("history.sqlite").exists());
 }
+
+/// A history where agent S of plan `slowpoke` always took 2× its estimate.
+fn slow_history(path: &Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = HistoryStore::open(path).await.unwrap();
+        for run in 0..5 {
+            let mut row = generated_row(run, "S", "shell", "none", 2.0);
+            row.plan = "slowpoke".into();
+            row.model = None;
+            row.estimate_secs = Some(1.0);
+            row.actual_secs = Some(2.0);
+            row.attempt_secs = Some(2.0);
+            let summary = RunRow {
+                run_id: format!("gen-{run}"),
+                plan: "slowpoke".into(),
+                plan_path: None,
+                mode: "waves".into(),
+                concurrency: 1,
+                agents: 1,
+                outcome: "succeeded".into(),
+                started_at_ms: Some(0),
+                finished_at_ms: run as i64,
+                wall_secs: Some(2.0),
+                predicted_secs: Some(1.0),
+                prediction_basis: "estimates".into(),
+                cost_usd: 0.0,
+            };
+            store.upsert_run(&summary, &[row]).await.unwrap();
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn overrun_anomalies_follow_the_history_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    // Estimated at 1 s, takes 1.7 s: over the default 1.5×, within the history's 2×.
+    std::fs::write(
+        &plan,
+        r#"{"orchestrationId":"slowpoke","waves":[{"waveId":"w","agents":[
+            {"agentId":"S","workDescription":"slow","estimatedDuration":"1s","command":"sleep 1.7; echo '[STATUS: COMPLETE]'"}]}]}"#,
+    )
+    .unwrap();
+    let run = |history: &str| {
+        let out = bin()
+            .args(["run", "--no-worktrees", "--plan"])
+            .arg(&plan)
+            .arg("--run-dir")
+            .arg(dir.path().join(format!("runs-{}", history.len())))
+            .args(["--history", history])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let without = run("off");
+    assert!(
+        without.contains("ANOMALY overrun S: running for"),
+        "{without}"
+    );
+    assert!(without.contains("over 1.5× its estimate"), "{without}");
+    let history = dir.path().join("slow.sqlite");
+    slow_history(&history);
+    let with = run(history.to_str().unwrap());
+    assert!(!with.contains("ANOMALY overrun"), "{with}");
+}

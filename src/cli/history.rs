@@ -235,3 +235,28 @@ pub(super) async fn live_eta(
         timeout_factor,
     )
 }
+
+/// Each agent's overrun ratio for anomaly detection: the history's 90th
+/// percentile of actual over estimated duration for the agent (plan, then
+/// platform/model, then platform), when it rests on at least three runs;
+/// never below 1 (finishing within the estimate is no anomaly). Agents
+/// without such a basis are left out (the engine uses its default).
+pub(super) async fn overrun_ratios(
+    plan: &Plan,
+    history: Option<&Path>,
+) -> std::collections::HashMap<String, f64> {
+    let Some(path) = history else {
+        return Default::default();
+    };
+    let Ok(calibration) = Calibration::load(path).await else {
+        return Default::default();
+    };
+    plan.agents()
+        .map(|(_, _, a)| a.agent_id.clone())
+        .zip(calibration.for_plan(plan))
+        .filter_map(|(id, c)| {
+            let c = c?;
+            (c.samples >= 3 && c.p90_ratio.is_finite()).then(|| (id, c.p90_ratio.max(1.0)))
+        })
+        .collect()
+}

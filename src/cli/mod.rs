@@ -15,8 +15,8 @@ mod render;
 mod report;
 mod run;
 mod schema;
-mod simulate;
 mod serve;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;

@@ -441,6 +441,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     plan.execution_mode = mode;
     let end = run_end(&options, Some(&plan_path), &args.engine);
     let runtime = runtime()?;
+    options.overrun_ratio = runtime.block_on(super::history::overrun_ratios(
+        &plan,
+        end.history.as_deref(),
+    ));
     let eta = runtime.block_on(super::history::live_eta(
         &plan,
         end.history.as_deref(),
@@ -639,6 +643,8 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         };
         let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
         let end = run_end(&options, None, &args.engine);
+        options.overrun_ratio =
+            super::history::overrun_ratios(&plan, end.history.as_deref()).await;
         let code = drive(Engine::resume(options, driver, reporters).await).await?;
         super::history::record_run(end).await;
         Ok(code)
