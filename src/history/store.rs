@@ -37,6 +37,20 @@ impl HistoryStore {
                 path: dir.to_path_buf(),
                 source,
             })?;
+            // The default place, `.llm-orchestrate/`, must not show up as
+            // untracked files in the user's repository (nor be committed by
+            // an agent working at its root).
+            let ignore = dir.join(".gitignore");
+            if dir.file_name().is_some_and(|n| n == ".llm-orchestrate") && !ignore.exists() {
+                std::fs::write(
+                    &ignore,
+                    "# llm-orchestrate's own files (run history, runs)\n*\n",
+                )
+                .map_err(|source| HistoryError::Io {
+                    path: ignore.clone(),
+                    source,
+                })?;
+            }
         }
         Self::connect(path, true).await
     }
