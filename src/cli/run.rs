@@ -89,6 +89,16 @@ pub struct EngineArgs {
     /// Stream every event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Keep the run's journal (and, with --workers-only, its queue) in this
+    /// PostgreSQL database instead of `journal.sqlite` (see the README's
+    /// "Scaling out with PostgreSQL").
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Coordinate only: queue every agent in the --store for `worker`
+    /// processes and run none here (agents run in place on the workers: no
+    /// git worktrees).
+    #[arg(long, requires = "store")]
+    pub workers_only: bool,
 }
 
 /// Arguments of `run`.
@@ -166,6 +176,9 @@ pub struct StatusArgs {
     /// Folder holding the runs.
     #[arg(long, default_value = ".llm-orchestrate/runs")]
     pub run_dir: PathBuf,
+    /// Read the run from this PostgreSQL store instead of the run folder.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -299,6 +312,7 @@ fn options(
         analyzer: None,
         max_adaptations: args.max_adaptations,
         overrun_ratio: std::collections::HashMap::new(),
+        journal: None,
     }
 }
 
@@ -380,7 +394,16 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         strategy,
         &args.engine,
     );
-    let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
+    let local = if args.engine.workers_only {
+        None
+    } else {
+        Some(super::drivers::build(
+            &plan,
+            None,
+            options.concurrency,
+            &args.engine,
+        )?)
+    };
     options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
     if mode == ExecutionMode::Adaptive {
         options.analyzer = super::drivers::plan_analyzer(&plan, &args.engine)?;
@@ -388,8 +411,21 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     // The journal keeps the mode the run follows, so `resume` follows it too.
     plan.execution_mode = mode;
     let reporters = reporters(&args.engine);
-    let no_worktrees = args.no_worktrees;
+    let no_worktrees = args.no_worktrees || args.engine.workers_only;
+    let store_url = args.engine.store.clone();
     runtime()?.block_on(async move {
+        let mut store = None;
+        if let Some(url) = &store_url {
+            let pg = super::store::connect(url).await?;
+            options.journal =
+                Some(super::store::new_run_journal(&pg, &options.run_id, &options.run_dir).await?);
+            store = Some(pg);
+        }
+        let driver = match (local, &store) {
+            (Some(driver), _) => driver,
+            (None, Some(pg)) => super::store::remote_driver(pg, &options.run_id, &plan)?,
+            (None, None) => return Err(CliError::Usage("--workers-only needs --store".into())),
+        };
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
@@ -521,10 +557,25 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 
 /// Runs `resume`.
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
-    let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
+    let local_run = match &args.engine.store {
+        None => Some(find_run(&args.engine.run_dir, args.run.as_deref())?),
+        Some(_) => None,
+    };
     let reporters = reporters(&args.engine);
     runtime()?.block_on(async move {
-        let state = replay_run(&run_dir).await?;
+        let (run_dir, state, journal, store) = match (local_run, &args.engine.store) {
+            (Some(run_dir), _) => {
+                let state = replay_run(&run_dir).await?;
+                (run_dir, state, None, None)
+            }
+            (None, url) => {
+                let url = url.as_deref().unwrap_or_default();
+                let pg = super::store::connect(url).await?;
+                let (run_dir, state, journal) =
+                    super::store::reopen_run(&pg, args.run.as_deref(), &args.engine.run_dir).await?;
+                (run_dir, state, Some(journal), Some(pg))
+            }
+        };
         let plan: Plan = state
             .plan
             .clone()
@@ -547,6 +598,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
+        options.journal = journal;
         options.workspaces = reopen_workspaces(&plan, &state).await?;
         options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
         if mode == ExecutionMode::Adaptive {
@@ -558,7 +610,12 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             (_, true) => Some(false),
             _ => None,
         };
-        let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
+        let driver = match &store {
+            Some(pg) if args.engine.workers_only => {
+                super::store::remote_driver(pg, &options.run_id, &plan)?
+            }
+            _ => super::drivers::build(&plan, None, options.concurrency, &args.engine)?,
+        };
         drive(Engine::resume(options, driver, reporters).await).await
     })
 }
@@ -602,8 +659,13 @@ pub fn clean(args: CleanArgs) -> Result<u8, CliError> {
 
 /// Runs `status`.
 pub fn status(args: StatusArgs) -> Result<u8, CliError> {
-    let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
-    let state = runtime()?.block_on(replay_run(&run_dir))?;
+    let state = match &args.store {
+        Some(url) => runtime()?.block_on(super::store::replay(url, args.run.as_deref()))?,
+        None => {
+            let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
+            runtime()?.block_on(replay_run(&run_dir))?
+        }
+    };
     let json = crate::report::status::status_json(&state, now_ms());
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
