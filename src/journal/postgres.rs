@@ -156,3 +156,71 @@ impl PgJournal {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test server's URL; `None` (skipped, loudly) outside CI without one.
+    fn test_url() -> Option<String> {
+        match std::env::var("LLMO_TEST_PG_URL") {
+            Ok(url) => Some(url),
+            Err(_) if std::env::var_os("CI").is_some() => {
+                panic!("LLMO_TEST_PG_URL is not set under CI")
+            }
+            Err(_) => {
+                eprintln!("*** SKIPPED: set LLMO_TEST_PG_URL to test the PostgreSQL journal ***");
+                None
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn events_round_trip_and_a_taken_sequence_number_is_refused() {
+        let Some(url) = test_url() else {
+            return;
+        };
+        let store = PgStore::connect(&url, 2).await.unwrap();
+        assert!(store.schema_version().await.unwrap() >= 2);
+        let run_id = format!(
+            "journal-test-{}-{}",
+            std::process::id(),
+            super::super::now_ms()
+        );
+        let journal = PgJournal::open(store.clone(), &run_id).await.unwrap();
+        let records = journal
+            .append(&[
+                Event::RunStarted {
+                    run_id: run_id.clone(),
+                    plan: serde_json::json!({"waves": [{"agents": [{"agentId": "A"}]}]}),
+                },
+                Event::AgentStarted {
+                    agent: "A".into(),
+                    attempt: 1,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        let next = EventRecord {
+            seq: 3,
+            at_ms: 7,
+            event: Event::RunResumed,
+        };
+        journal.write(std::slice::from_ref(&next)).await.unwrap();
+        assert!(journal.write(&[next]).await.is_err(), "seq 3 is taken");
+        let read = journal.read_after(0).await.unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[1].event, records[1].event);
+        let state = crate::journal::RunState::replay(&read);
+        assert_eq!(state.run_id, run_id);
+        assert_eq!(
+            store.find_run(Some(&run_id)).await.unwrap(),
+            Some(run_id.clone())
+        );
+        store.close().await;
+    }
+}

@@ -159,9 +159,6 @@ pub async fn serve(
         {
             break;
         }
-        if claimed_now > 0 && claimed_now == free {
-            // Slots were the limit: more may be waiting once one frees up.
-        }
         if claimed_now > 0 && busy < options.capacity {
             continue;
         }
