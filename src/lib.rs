@@ -22,4 +22,6 @@ pub mod protocol;
 pub mod providers;
 pub mod render;
 pub mod report;
+pub mod store;
+pub mod worker;
 pub mod workspace;

@@ -172,6 +172,38 @@ pub fn build(
     Ok(Arc::new(set))
 }
 
+/// Builds the local driver for one agent on a worker (`platform` is the
+/// plan's): as [`build`] would choose it on this machine, with the built-in
+/// price table and API requests limited to `concurrency` at once.
+pub fn driver_for(
+    agent: &Agent,
+    platform: Platform,
+    concurrency: usize,
+) -> Result<Arc<dyn Driver>, String> {
+    let detect = || {
+        crate::drivers::detect::gather(std::time::Duration::from_millis(500))
+            .choose()
+            .platform
+    };
+    let kind = driver_kind(agent, platform, detect, cli_installed);
+    if kind == DriverKind::Shell {
+        if agent.command.is_none() {
+            return Err(format!(
+                "agent {}: driver shell needs a `command`",
+                agent.agent_id
+            ));
+        }
+        return Ok(Arc::new(ShellDriver::new()));
+    }
+    let base_url = agent
+        .base_url
+        .clone()
+        .filter(|_| kind == DriverKind::OpenaiCompatible);
+    let prices = Arc::new(PriceTable::builtin());
+    make(kind, base_url.as_deref(), &prices, concurrency, None)
+        .map_err(|why| format!("agent {}: {why}", agent.agent_id))
+}
+
 /// The built-in price table with the overrides of `--prices FILE`.
 fn price_table(file: Option<&std::path::Path>) -> Result<PriceTable, CliError> {
     let table = PriceTable::builtin();

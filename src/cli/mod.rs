@@ -17,7 +17,9 @@ mod run;
 mod schema;
 mod serve;
 mod simulate;
+mod store;
 mod validate;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -83,6 +85,9 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Serve a script over the LLM providers' wire formats, for offline tests.
     MockProvider(mock_provider::MockProviderArgs),
+    /// Serve a PostgreSQL store's queue: claim agents of runs started with
+    /// `--store … --workers-only` and run them on this machine.
+    Worker(worker::WorkerArgs),
     /// Internal: the janitor process that kills agents left by a killed orchestrator.
     #[command(name = "__janitor", hide = true)]
     Janitor,
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         Some(Command::Schema(args)) => schema::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::MockProvider(args)) => mock_provider::run(args),
+        Some(Command::Worker(args)) => worker::run(args),
         Some(Command::Janitor) => Ok(crate::drivers::janitor::janitor_main()),
     };
     match result {

@@ -97,6 +97,16 @@ pub struct EngineArgs {
     /// The live web dashboard (`--dashboard [ADDR]`, `--token`).
     #[command(flatten)]
     pub dashboard: crate::dashboard::DashboardArgs,
+    /// Keep the run's journal (and, with --workers-only, its queue) in this
+    /// PostgreSQL database instead of `journal.sqlite` (see the README's
+    /// "Scaling out with PostgreSQL").
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Coordinate only: queue every agent in the --store for `worker`
+    /// processes and run none here (agents run in place on the workers: no
+    /// git worktrees).
+    #[arg(long, requires = "store")]
+    pub workers_only: bool,
 }
 
 /// Arguments of `run`.
@@ -174,6 +184,9 @@ pub struct StatusArgs {
     /// Folder holding the runs.
     #[arg(long, default_value = ".llm-orchestrate/runs")]
     pub run_dir: PathBuf,
+    /// Read the run from this PostgreSQL store instead of the run folder.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -351,6 +364,7 @@ fn options(
         analyzer: None,
         max_adaptations: args.max_adaptations,
         overrun_ratio: std::collections::HashMap::new(),
+        journal: None,
     }
 }
 
@@ -432,14 +446,27 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         strategy,
         &args.engine,
     );
-    let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
+    let local = if args.engine.workers_only {
+        None
+    } else {
+        Some(super::drivers::build(
+            &plan,
+            None,
+            options.concurrency,
+            &args.engine,
+        )?)
+    };
     options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
     if mode == ExecutionMode::Adaptive {
         options.analyzer = super::drivers::plan_analyzer(&plan, &args.engine)?;
     }
     // The journal keeps the mode the run follows, so `resume` follows it too.
     plan.execution_mode = mode;
-    let end = run_end(&options, Some(&plan_path), &args.engine);
+    let mut end = run_end(&options, Some(&plan_path), &args.engine);
+    if args.engine.store.is_some() {
+        // The history is recorded from a local journal file (see the README).
+        end.history = None;
+    }
     let runtime = runtime()?;
     options.overrun_ratio = runtime.block_on(super::history::overrun_ratios(
         &plan,
@@ -452,13 +479,26 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         options.timeout_factor,
     ));
     let reporters = reporters(&args.engine, eta);
-    let no_worktrees = args.no_worktrees;
+    let no_worktrees = args.no_worktrees || args.engine.workers_only;
+    let store_url = args.engine.store.clone();
     let _dashboard = args
         .engine
         .dashboard
         .start_live(&args.engine.run_dir, &options.run_id, &options.run_dir)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime.block_on(async move {
+        let mut store = None;
+        if let Some(url) = &store_url {
+            let pg = super::store::connect(url).await?;
+            options.journal =
+                Some(super::store::new_run_journal(&pg, &options.run_id, &options.run_dir).await?);
+            store = Some(pg);
+        }
+        let driver = match (local, &store) {
+            (Some(driver), _) => driver,
+            (None, Some(pg)) => super::store::remote_driver(pg, &options.run_id, &plan)?,
+            (None, None) => return Err(CliError::Usage("--workers-only needs --store".into())),
+        };
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
@@ -592,22 +632,44 @@ async fn replay_run(run_dir: &Path) -> Result<crate::journal::RunState, CliError
 
 /// Runs `resume`.
 pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
-    let run_dir = find_run(&args.engine.run_dir, args.run.as_deref())?;
+    let local_run = match &args.engine.store {
+        None => Some(find_run(&args.engine.run_dir, args.run.as_deref())?),
+        Some(_) => None,
+    };
     let reporters = reporters(&args.engine, None);
-    let run_id = run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
-    let _dashboard = args
-        .engine
-        .dashboard
-        .start_live(
-            &args.engine.run_dir,
-            run_id.as_deref().unwrap_or(""),
-            &run_dir,
-        )
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    // The dashboard reads a local journal; it is not offered with --store.
+    let _dashboard = match &local_run {
+        Some(run_dir) => {
+            let run_id = run_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            Some(
+                args.engine
+                    .dashboard
+                    .start_live(
+                        &args.engine.run_dir,
+                        run_id.as_deref().unwrap_or(""),
+                        run_dir,
+                    )
+                    .map_err(|e| CliError::Usage(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
     runtime()?.block_on(async move {
-        let state = replay_run(&run_dir).await?;
+        let (run_dir, state, journal, store) = match (local_run, &args.engine.store) {
+            (Some(run_dir), _) => {
+                let state = replay_run(&run_dir).await?;
+                (run_dir, state, None, None)
+            }
+            (None, url) => {
+                let url = url.as_deref().unwrap_or_default();
+                let pg = super::store::connect(url).await?;
+                let (run_dir, state, journal) =
+                    super::store::reopen_run(&pg, args.run.as_deref(), &args.engine.run_dir).await?;
+                (run_dir, state, Some(journal), Some(pg))
+            }
+        };
         let plan: Plan = state
             .plan
             .clone()
@@ -630,6 +692,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             strategy,
             &args.engine,
         );
+        options.journal = journal;
         options.workspaces = reopen_workspaces(&plan, &state).await?;
         options.gate_advisor = super::drivers::gate_advisor(&plan, &args.engine)?;
         if mode == ExecutionMode::Adaptive {
@@ -641,8 +704,17 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             (_, true) => Some(false),
             _ => None,
         };
-        let driver = super::drivers::build(&plan, None, options.concurrency, &args.engine)?;
-        let end = run_end(&options, None, &args.engine);
+        let driver = match &store {
+            Some(pg) if args.engine.workers_only => {
+                super::store::remote_driver(pg, &options.run_id, &plan)?
+            }
+            _ => super::drivers::build(&plan, None, options.concurrency, &args.engine)?,
+        };
+        let mut end = run_end(&options, None, &args.engine);
+        if store.is_some() {
+            // The history is recorded from a local journal file (see the README).
+            end.history = None;
+        }
         options.overrun_ratio =
             super::history::overrun_ratios(&plan, end.history.as_deref()).await;
         let code = drive(Engine::resume(options, driver, reporters).await).await?;
@@ -690,8 +762,13 @@ pub fn clean(args: CleanArgs) -> Result<u8, CliError> {
 
 /// Runs `status`.
 pub fn status(args: StatusArgs) -> Result<u8, CliError> {
-    let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
-    let state = runtime()?.block_on(replay_run(&run_dir))?;
+    let state = match &args.store {
+        Some(url) => runtime()?.block_on(super::store::replay(url, args.run.as_deref()))?,
+        None => {
+            let run_dir = find_run(&args.run_dir, args.run.as_deref())?;
+            runtime()?.block_on(replay_run(&run_dir))?
+        }
+    };
     let json = crate::report::status::status_json(&state, now_ms());
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod generic;
 pub mod janitor;
 pub(crate) mod process;
+pub mod remote;
 pub mod router;
 pub mod shell;
 pub mod transcript;
@@ -77,6 +78,14 @@ pub enum AgentOutput {
     Session {
         /// The id.
         id: String,
+    },
+    /// A remote worker claimed the attempt (see [`remote`]): which worker, and
+    /// the queue attempt (the fencing token) it runs it as.
+    Claimed {
+        /// The worker's id.
+        worker: String,
+        /// The queue attempt.
+        attempt: u32,
     },
     /// The tools an agent CLI used in the attempt, counted by name (sent once,
     /// when the attempt ends).

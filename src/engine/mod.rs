@@ -94,6 +94,9 @@ pub struct RunOptions {
     /// running attempt is an overrun anomaly (the history's 90th percentile;
     /// agents not named use [`anomaly::DEFAULT_OVERRUN_RATIO`]).
     pub overrun_ratio: HashMap<String, f64>,
+    /// An open journal to write instead of `run_dir/journal.sqlite` (a
+    /// PostgreSQL store's, with `--store`).
+    pub journal: Option<Journal>,
 }
 
 /// Errors that stop the engine.
@@ -193,12 +196,16 @@ impl Engine {
     /// Starts a new run: creates the run directory and journals `RunStarted`.
     pub async fn start(
         plan: Plan,
-        options: RunOptions,
+        mut options: RunOptions,
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal =
-            Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?;
+        let journal = match options.journal.take() {
+            Some(journal) => journal,
+            None => {
+                Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?
+            }
+        };
         let plan_json = serde_json::to_value(&plan).unwrap_or_default();
         let mut engine = Self::with(
             plan,
@@ -229,8 +236,12 @@ impl Engine {
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal =
-            Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?;
+        let journal = match options.journal.take() {
+            Some(journal) => journal,
+            None => {
+                Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?
+            }
+        };
         let state = journal.replay().await?;
         let plan_json = state.plan.clone().ok_or_else(|| {
             EngineError::NotARun(format!("{} holds no run", options.run_dir.display()))
@@ -738,6 +749,10 @@ impl Engine {
                             Message::Output(agent, AgentOutput::Session { id }) => {
                                 let attempt = self.state.agents.get(&agent).map(|a| a.attempt);
                                 events.push(Event::AgentSession { agent, attempt, session_id: id });
+                            }
+                            Message::Output(agent, AgentOutput::Claimed { worker, attempt: claim }) => {
+                                let attempt = self.state.agents.get(&agent).map_or(0, |a| a.attempt);
+                                events.push(Event::AgentClaimed { agent, attempt, worker, claim });
                             }
                             Message::Output(agent, AgentOutput::Tools { uses }) => {
                                 let attempt = self.state.agents.get(&agent).map(|a| a.attempt);

@@ -57,6 +57,19 @@ pub fn describe(record: &EventRecord, state: &RunState, plan: &Plan) -> Option<S
         }
         Event::RunResumed => format!("run {} resumed", state.run_id),
         Event::AgentUsage { .. } | Event::AgentTools { .. } => return None,
+        Event::AgentClaimed {
+            agent,
+            attempt,
+            worker,
+            claim,
+        } => {
+            if claim <= attempt {
+                return None;
+            }
+            format!(
+                "{agent} queued again after a lost lease: worker {worker} runs it as attempt {claim}"
+            )
+        }
         Event::AgentSession {
             agent, session_id, ..
         } => format!("{agent} session {session_id}"),

@@ -192,6 +192,19 @@ pub enum Event {
         /// The CLI's session (thread) id.
         session_id: String,
     },
+    /// A remote worker claimed an attempt of the agent from the PostgreSQL
+    /// queue (`run --workers-only`). A lost lease means a later claim of the
+    /// same engine attempt, with a higher queue attempt.
+    AgentClaimed {
+        /// Agent id.
+        agent: String,
+        /// The engine's attempt.
+        attempt: u32,
+        /// The worker's id.
+        worker: String,
+        /// The queue attempt (the fencing token; what the agent sees as `LLMO_ATTEMPT`).
+        claim: u32,
+    },
     /// The tools an agent CLI used during one attempt, counted by name (one
     /// event per attempt, written when it ends).
     AgentTools {
@@ -485,6 +498,7 @@ impl Event {
             | Event::AgentRetrying { agent, .. }
             | Event::AgentBlocked { agent, .. }
             | Event::AgentSession { agent, .. }
+            | Event::AgentClaimed { agent, .. }
             | Event::AgentTools { agent, .. }
             | Event::WorktreeReady { agent, .. }
             | Event::WorktreeCommitted { agent, .. }
@@ -519,6 +533,7 @@ impl Event {
             Event::RunInterrupted { .. } => "RunInterrupted",
             Event::RunFinished { .. } => "RunFinished",
             Event::AgentSession { .. } => "AgentSession",
+            Event::AgentClaimed { .. } => "AgentClaimed",
             Event::AgentTools { .. } => "AgentTools",
             Event::WorkspaceOpened { .. } => "WorkspaceOpened",
             Event::WorktreeReady { .. } => "WorktreeReady",
@@ -591,6 +606,7 @@ impl Event {
             | Event::WaveFinished { .. }
             | Event::RunFinished { .. }
             | Event::AgentSession { .. }
+            | Event::AgentClaimed { .. }
             | Event::AgentTools { .. }
             | Event::WorkspaceOpened { .. }
             | Event::WorktreeReady { .. }

@@ -2,10 +2,13 @@
 //! before it takes effect, and [`RunState`] is a fold over the events. `status`,
 //! `resume` and the reports all replay the same journal, so they cannot disagree.
 
+mod backend;
 pub mod event;
+pub mod postgres;
 pub mod state;
 pub mod store;
 
+pub use backend::Journal;
 pub use event::{
     AgentOutcome, AnomalyKind, ConflictAction, ConflictKind, Event, EventRecord, GateLevel,
     PhaseScope, RunOutcome,
@@ -14,4 +17,4 @@ pub use state::{
     Adaptation, AdaptationStatus, AgentGit, AgentPhase, AgentState, AnalysisRecord, AnomalyRecord,
     GateRun, GitConflict, Landed, RunState, StageState,
 };
-pub use store::{Journal, JournalError, now_ms};
+pub use store::{JournalError, SqliteJournal, now_ms};

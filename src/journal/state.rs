@@ -444,6 +444,8 @@ impl RunState {
             Event::AgentSession {
                 agent, session_id, ..
             } => self.agent(agent).session_id = Some(session_id.clone()),
+            // Which remote worker runs an attempt changes nothing of its state.
+            Event::AgentClaimed { .. } => {}
             Event::AgentTools { agent, uses, .. } => {
                 let a = self.agent(agent);
                 a.tool_uses = a.tool_uses.saturating_add(uses.values().sum());

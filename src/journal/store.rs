@@ -2,12 +2,12 @@
 //!
 //! Two durability settings:
 //!
-//! - [`Journal::open`]: `synchronous=FULL`, every committed write is on disk
-//!   (survives power loss) when [`Journal::write`] returns.
-//! - [`Journal::open_with_explicit_sync`]: `synchronous=NORMAL`, a committed
+//! - [`SqliteJournal::open`]: `synchronous=FULL`, every committed write is on disk
+//!   (survives power loss) when [`SqliteJournal::write`] returns.
+//! - [`SqliteJournal::open_with_explicit_sync`]: `synchronous=NORMAL`, a committed
 //!   write is in the journal file (every reader sees it, and it survives the
 //!   writing process being killed) when `write` returns, and on disk once a
-//!   later [`Journal::sync`] returns. The run engine uses this to take the
+//!   later [`SqliteJournal::sync`] returns. The run engine uses this to take the
 //!   disk's latency off its critical path (see `engine::writer`). SQLite
 //!   guarantees that WAL with `NORMAL` never corrupts the file; what power
 //!   loss can cost is the writes after the last sync, and they are lost as a
@@ -56,6 +56,9 @@ pub enum JournalError {
         /// Why.
         source: std::io::Error,
     },
+    /// The PostgreSQL store failed.
+    #[error(transparent)]
+    Store(crate::store::StoreError),
     /// The journal directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -72,9 +75,9 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_events.
 /// Rows per INSERT statement (5 parameters each, well under SQLite's limit of 32,766).
 const ROWS_PER_INSERT: usize = 1000;
 
-/// An open run journal.
+/// An open SQLite run journal (the engine uses it through [`super::Journal`]).
 #[derive(Debug, Clone)]
-pub struct Journal {
+pub struct SqliteJournal {
     pool: SqlitePool,
     path: PathBuf,
 }
@@ -86,7 +89,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-impl Journal {
+impl SqliteJournal {
     /// Opens (creating if needed) the journal at `path`; every write is durable when it returns.
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
         Self::open_with(path, SqliteSynchronous::Full).await
@@ -346,8 +349,16 @@ impl Journal {
     }
 }
 
+/// A PostgreSQL journal's errors are journal errors.
+impl From<crate::store::StoreError> for JournalError {
+    fn from(e: crate::store::StoreError) -> Self {
+        JournalError::Store(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::SqliteJournal as Journal;
     use super::*;
     use crate::journal::{AgentOutcome, AgentPhase};
 
