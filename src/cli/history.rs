@@ -1,5 +1,6 @@
 //! `llm-orchestrate history`, and recording a run into the history when it ends.
 
+use crate::journal::RunState;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -120,20 +121,58 @@ pub(super) struct RunEnd {
     pub retry_max: Duration,
     /// The failure strategy.
     pub failure_strategy: FailureStrategy,
+    /// The makespan the history predicted for the run when it started, and
+    /// what that rested on (see [`HistoryAtStart`]).
+    pub predicted: (Option<f64>, String),
+}
+
+/// What a run reads from the history when it starts, once: the calibration
+/// for its overrun anomalies and live ETA, and the makespan it predicts
+/// (recorded with the run). Nothing is read when no agent of the plan has an
+/// `estimatedDuration` (calibration scales estimates: there is nothing to scale).
+#[derive(Debug, Default)]
+pub(super) struct HistoryAtStart {
+    /// The calibration, scoped to the plan (`None`: nothing read).
+    pub calibration: Option<Calibration>,
+}
+
+impl HistoryAtStart {
+    /// Reads the history at `history` for `plan`; an unreadable history reads as empty.
+    pub async fn load(plan: &Plan, history: Option<&Path>) -> Self {
+        let estimated = plan
+            .agents()
+            .any(|(_, _, a)| a.estimated_duration.is_some());
+        let calibration = match history {
+            Some(path) if estimated => Calibration::load(path)
+                .await
+                .ok()
+                .map(|c| c.with_plan(&plan.orchestration_id)),
+            _ => None,
+        };
+        Self { calibration }
+    }
+
+    /// The makespan predicted for `plan` before it runs.
+    pub fn predict(&self, plan: &Plan, end: &RunEnd) -> (Option<f64>, String) {
+        let empty = Calibration::default();
+        predict_makespan(plan, self.calibration.as_ref().unwrap_or(&empty), end)
+    }
 }
 
 /// Records the run into the history. A failure is a warning on stderr: it
 /// never changes how the run ended.
-pub(super) async fn record_run(end: RunEnd) {
+pub(super) async fn record_run(end: RunEnd, finished: Option<&crate::engine::Finished>) {
     let Some(path) = end.history.clone() else {
         return;
     };
-    if let Err(err) = try_record(&end, &path).await {
+    if let Err(err) = try_record(&end, &path, finished).await {
         eprintln!("warning: the run was not recorded in the history: {err}");
     }
 }
 
-async fn try_record(end: &RunEnd, path: &Path) -> Result<(), HistoryError> {
+/// The run's final state and the plan it followed last (an adaptive run's
+/// adapted plan), replayed from its journal (when the engine's are not at hand).
+async fn replay_final_state(end: &RunEnd) -> Result<(RunState, Plan), HistoryError> {
     let journal_path = end.run_dir.join("journal.sqlite");
     let journal = Journal::open(&journal_path).await?;
     let records = journal.read_after(0).await;
@@ -141,33 +180,39 @@ async fn try_record(end: &RunEnd, path: &Path) -> Result<(), HistoryError> {
     let records = records?;
     let plan: Plan = records
         .iter()
+        .rev()
         .find_map(|r| match &r.event {
-            Event::RunStarted { plan, .. } => serde_json::from_value(plan.clone()).ok(),
+            Event::RunStarted { plan, .. } | Event::PlanAdapted { plan, .. } => {
+                serde_json::from_value(plan.clone()).ok()
+            }
             _ => None,
         })
         .ok_or_else(|| HistoryError::NoPlan(journal_path.display().to_string()))?;
+    Ok((RunState::replay(&records), plan))
+}
+
+async fn try_record(
+    end: &RunEnd,
+    path: &Path,
+    finished: Option<&crate::engine::Finished>,
+) -> Result<(), HistoryError> {
+    // The engine's state is used by reference when it is at hand.
+    let replayed;
+    let (state, plan) = match finished {
+        Some(f) => (&f.state, &f.plan),
+        None => {
+            replayed = replay_final_state(end).await?;
+            (&replayed.0, &replayed.1)
+        }
+    };
     let store = HistoryStore::open(path).await?;
-    let run_id = records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { run_id, .. } => Some(run_id.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
     let result = async {
-        let before = store
-            .rows(&RowFilter {
-                plan: None,
-                exclude_run: Some(run_id),
-            })
-            .await?;
-        let calibration = Calibration::from_rows(&before);
-        let (predicted, basis) = predict_makespan(&plan, &calibration, end);
+        let (predicted, basis) = end.predicted.clone();
         let plan_path = end.plan_path.as_ref().map(|p| p.display().to_string());
-        let (mut run, rows) = record::rows_of_run(
-            &records,
+        let (mut run, rows) = record::rows_of_state(
+            state,
             record::RunContext {
-                plan: &plan,
+                plan,
                 plan_path: plan_path.as_deref(),
                 mode: end.mode,
                 concurrency: end.concurrency,
@@ -221,19 +266,13 @@ fn predict_makespan(plan: &Plan, calibration: &Calibration, end: &RunEnd) -> (Op
 }
 
 /// The live ETA of a run of `plan`, when the history has a basis for its agents.
-pub(super) async fn live_eta(
+pub(super) fn live_eta(
     plan: &Plan,
-    history: Option<&Path>,
+    start: &HistoryAtStart,
     sim: SimOptions,
     timeout_factor: f64,
 ) -> Option<crate::predict::eta::LiveEta> {
-    let calibration = Calibration::load(history?).await.ok()?;
-    crate::predict::eta::LiveEta::new(
-        plan,
-        &calibration.with_plan(&plan.orchestration_id),
-        sim,
-        timeout_factor,
-    )
+    crate::predict::eta::LiveEta::new(plan, start.calibration.as_ref()?, sim, timeout_factor)
 }
 
 /// Each agent's overrun ratio for anomaly detection: the history's 90th
@@ -241,14 +280,11 @@ pub(super) async fn live_eta(
 /// platform/model, then platform), when it rests on at least three runs;
 /// never below 1 (finishing within the estimate is no anomaly). Agents
 /// without such a basis are left out (the engine uses its default).
-pub(super) async fn overrun_ratios(
+pub(super) fn overrun_ratios(
     plan: &Plan,
-    history: Option<&Path>,
+    start: &HistoryAtStart,
 ) -> std::collections::HashMap<String, f64> {
-    let Some(path) = history else {
-        return Default::default();
-    };
-    let Ok(calibration) = Calibration::load(path).await else {
+    let Some(calibration) = &start.calibration else {
         return Default::default();
     };
     plan.agents()

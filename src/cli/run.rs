@@ -279,6 +279,7 @@ fn run_end(
         retry_base: options.retry_base,
         retry_max: options.retry_max,
         failure_strategy: options.failure_strategy,
+        predicted: (None, String::new()),
     }
 }
 
@@ -468,16 +469,14 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         end.history = None;
     }
     let runtime = runtime()?;
-    options.overrun_ratio = runtime.block_on(super::history::overrun_ratios(
+    let start = runtime.block_on(super::history::HistoryAtStart::load(
         &plan,
         end.history.as_deref(),
     ));
-    let eta = runtime.block_on(super::history::live_eta(
-        &plan,
-        end.history.as_deref(),
-        sim_options(&options),
-        options.timeout_factor,
-    ));
+    end.predicted = start.predict(&plan, &end);
+    options.overrun_ratio = super::history::overrun_ratios(&plan, &start);
+    let eta =
+        super::history::live_eta(&plan, &start, sim_options(&options), options.timeout_factor);
     let reporters = reporters(&args.engine, eta);
     let no_worktrees = args.no_worktrees || args.engine.workers_only;
     let store_url = args.engine.store.clone();
@@ -502,9 +501,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
-        let code = drive(Engine::start(plan, options, driver, reporters).await).await?;
-        super::history::record_run(end).await;
-        Ok(code)
+        let finished = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
+        super::history::record_run(end, Some(&finished)).await;
+        Ok(exit_code(finished.outcome))
     })
 }
 
@@ -561,18 +560,19 @@ async fn reopen_workspaces(
     Ok(Some(std::sync::Arc::new(workspaces)))
 }
 
-/// Runs a started (or resumed) engine to its end and maps the outcome to an exit code.
-async fn drive(engine: Result<Engine, crate::engine::EngineError>) -> Result<u8, CliError> {
+/// Runs a started (or resumed) engine to its end; returns its outcome, final state and plan.
+async fn drive_to_end(
+    engine: Result<Engine, crate::engine::EngineError>,
+) -> Result<crate::engine::Finished, CliError> {
     let engine = engine.map_err(|e| CliError::Usage(e.to_string()))?;
     // The loop runs as a task on the runtime's workers (not on the thread
     // that blocks on it), so waking it for each agent's completion is a
     // local wake-up on a worker instead of a cross-thread one.
     let interrupt = interrupt_token();
-    let outcome = tokio::spawn(engine.run(interrupt))
+    tokio::spawn(engine.finish(interrupt))
         .await
         .map_err(|e| CliError::Usage(format!("the run engine stopped: {e}")))?
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    Ok(exit_code(outcome))
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Finds a run folder by id, unique prefix, or the latest.
@@ -715,11 +715,12 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             // The history is recorded from a local journal file (see the README).
             end.history = None;
         }
-        options.overrun_ratio =
-            super::history::overrun_ratios(&plan, end.history.as_deref()).await;
-        let code = drive(Engine::resume(options, driver, reporters).await).await?;
-        super::history::record_run(end).await;
-        Ok(code)
+        let start = super::history::HistoryAtStart::load(&plan, end.history.as_deref()).await;
+        end.predicted = start.predict(&plan, &end);
+        options.overrun_ratio = super::history::overrun_ratios(&plan, &start);
+        let finished = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
+        super::history::record_run(end, Some(&finished)).await;
+        Ok(exit_code(finished.outcome))
     })
 }
 

@@ -99,6 +99,18 @@ pub struct RunOptions {
     pub journal: Option<Journal>,
 }
 
+/// How a run ended, with its final state and the plan it followed (the
+/// adapted one, in adaptive mode).
+#[derive(Debug)]
+pub struct Finished {
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// The final state.
+    pub state: RunState,
+    /// The plan.
+    pub plan: Plan,
+}
+
 /// Errors that stop the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -644,7 +656,13 @@ impl Engine {
     }
 
     /// Runs until every agent is finished, the run pauses, or `interrupt` fires.
-    pub async fn run(mut self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
+    pub async fn run(self, interrupt: CancellationToken) -> Result<RunOutcome, EngineError> {
+        self.finish(interrupt).await.map(|f| f.outcome)
+    }
+
+    /// [`Self::run`], keeping the final state and plan (the run history is
+    /// recorded from them, without reading the journal back).
+    pub async fn finish(mut self, interrupt: CancellationToken) -> Result<Finished, EngineError> {
         // Before any agent starts: the janitor (which kills agents if this
         // process dies) runs and knows this process's agents by their tag.
         crate::drivers::janitor::start();
@@ -894,7 +912,11 @@ impl Engine {
         }
         self.writer = None;
         self.journal.close().await;
-        Ok(outcome)
+        Ok(Finished {
+            outcome,
+            state: self.state,
+            plan: self.plan,
+        })
     }
 
     fn wave_finished(&self, w: usize) -> Event {

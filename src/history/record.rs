@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::{HistoryRow, RunRow, platform_key};
-use crate::journal::{AgentOutcome, Event, EventRecord, RunState};
+use crate::journal::{EventRecord, RunState};
 use crate::plan::{ExecutionMode, Plan};
 
 /// What a run was, besides its journal.
@@ -25,15 +25,6 @@ pub struct RunContext<'a> {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Attempts {
-    started_at: Option<i64>,
-    counted: u32,
-    failed: u32,
-    completing_secs: Option<f64>,
-    model_seen: Option<usize>,
-}
-
 /// The rows of a run: one per agent of the plan, and one for the run.
 /// `now_ms` ends what the journal leaves open (an interrupted run).
 pub fn rows_of_run(
@@ -41,42 +32,18 @@ pub fn rows_of_run(
     context: RunContext<'_>,
     now_ms: i64,
 ) -> (RunRow, Vec<HistoryRow>) {
-    let state = RunState::replay(records);
+    rows_of_state(&RunState::replay(records), context, now_ms)
+}
+
+/// [`rows_of_run`] from a run's final state (the engine's, at the end of a
+/// run: no journal to read back).
+pub fn rows_of_state(
+    state: &RunState,
+    context: RunContext<'_>,
+    now_ms: i64,
+) -> (RunRow, Vec<HistoryRow>) {
     let plan = context.plan;
-    let report = crate::report::summary::run_report_for(&state, Some(plan), now_ms);
-    let mut attempts: HashMap<&str, Attempts> = HashMap::new();
-    let mut models: Vec<&str> = Vec::new();
-    for record in records {
-        match &record.event {
-            Event::AgentStarted { agent, .. } => {
-                attempts.entry(agent).or_default().started_at = Some(record.at_ms);
-            }
-            Event::AgentFinished { agent, outcome, .. } => {
-                let entry = attempts.entry(agent).or_default();
-                let secs = entry
-                    .started_at
-                    .take()
-                    .map(|at| (record.at_ms - at).max(0) as f64 / 1000.0);
-                if outcome.is_success() {
-                    entry.counted += 1;
-                    entry.completing_secs = secs;
-                } else if outcome.is_failure() {
-                    entry.counted += 1;
-                    entry.failed += 1;
-                } else if matches!(outcome, AgentOutcome::Cancelled) {
-                    // Neither success nor failure: not an attempt that says anything.
-                }
-            }
-            Event::AgentUsage { agent, model, .. } => {
-                let index = models.iter().position(|m| m == model).unwrap_or_else(|| {
-                    models.push(model);
-                    models.len() - 1
-                });
-                attempts.entry(agent).or_default().model_seen = Some(index);
-            }
-            _ => {}
-        }
-    }
+    let report = crate::report::summary::run_report_for(state, Some(plan), now_ms);
     let mut gates: HashMap<&str, (u32, u32)> = HashMap::new();
     for run in &state.gate_runs {
         let entry = gates.entry(run.service.as_str()).or_default();
@@ -95,9 +62,9 @@ pub fn rows_of_run(
         .iter()
         .filter_map(|a| {
             let def = agents.get(a.id.as_str())?;
-            let tried = attempts.get(a.id.as_str()).copied().unwrap_or_default();
             let (passed, failed) = gates.get(a.id.as_str()).copied().unwrap_or_default();
             let agent_state = state.agents.get(&a.id);
+            let tried = agent_state.map(|s| s.attempts.clone()).unwrap_or_default();
             Some(HistoryRow {
                 run_id: state.run_id.clone(),
                 plan: plan.orchestration_id.clone(),
@@ -105,16 +72,11 @@ pub fn rows_of_run(
                 agent_id: a.id.clone(),
                 wave: a.wave.clone(),
                 platform: platform_key(def, plan.platform),
-                model: def.model.clone().or_else(|| {
-                    tried
-                        .model_seen
-                        .and_then(|i| models.get(i))
-                        .map(|m| m.to_string())
-                }),
+                model: def.model.clone().or_else(|| tried.model.clone()),
                 scope: def.scope_paths().to_vec(),
                 estimate_secs: def.estimated_duration.map(|d| d.as_secs_f64()),
                 actual_secs: a.duration_ms.map(|ms| ms as f64 / 1000.0),
-                attempt_secs: tried.completing_secs,
+                attempt_secs: tried.completing_ms.map(|ms| ms as f64 / 1000.0),
                 attempts: tried.counted,
                 failed_attempts: tried.failed,
                 outcome: a.outcome.as_str().to_string(),
@@ -163,6 +125,7 @@ pub fn rows_of_run(
 mod tests {
     use super::*;
     use crate::history::tests::test_plan;
+    use crate::journal::{AgentOutcome, Event};
 
     fn rec(seq: i64, at_ms: i64, event: Event) -> EventRecord {
         EventRecord { seq, at_ms, event }

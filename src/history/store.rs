@@ -28,6 +28,9 @@ pub struct RowFilter {
     pub exclude_run: Option<String>,
 }
 
+/// Agent rows per INSERT statement (21 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 200;
+
 impl HistoryStore {
     /// Opens (creating it and its folder if needed) the history file at `path`
     /// and brings its schema up to date.
@@ -168,14 +171,41 @@ impl HistoryStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.db(e))?;
-        for row in rows {
-            let scope = serde_json::to_string(&row.scope).unwrap_or_else(|_| "[]".into());
-            sqlx::query(
+        // Many rows per statement: one statement per row costs a round trip
+        // to SQLite's thread each (a 10,000-agent run took a second).
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO agent_runs (run_id, agent_id, plan, plan_path, wave, platform, model, scope, \
                  estimate_secs, actual_secs, attempt_secs, attempts, failed_attempts, outcome, gates_passed, \
-                 gates_failed, input_tokens, output_tokens, cost_usd, started_at_ms, finished_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (run_id, agent_id) DO UPDATE SET plan = excluded.plan, \
+                 gates_failed, input_tokens, output_tokens, cost_usd, started_at_ms, finished_at_ms) ",
+            );
+            insert.push_values(chunk, |mut values, row| {
+                let scope = serde_json::to_string(&row.scope).unwrap_or_else(|_| "[]".into());
+                values
+                    .push_bind(row.run_id.clone())
+                    .push_bind(row.agent_id.clone())
+                    .push_bind(row.plan.clone())
+                    .push_bind(row.plan_path.clone())
+                    .push_bind(row.wave.clone())
+                    .push_bind(row.platform.clone())
+                    .push_bind(row.model.clone())
+                    .push_bind(scope)
+                    .push_bind(row.estimate_secs)
+                    .push_bind(row.actual_secs)
+                    .push_bind(row.attempt_secs)
+                    .push_bind(i64::from(row.attempts))
+                    .push_bind(i64::from(row.failed_attempts))
+                    .push_bind(row.outcome.clone())
+                    .push_bind(i64::from(row.gates_passed))
+                    .push_bind(i64::from(row.gates_failed))
+                    .push_bind(clamp_i64(row.input_tokens))
+                    .push_bind(clamp_i64(row.output_tokens))
+                    .push_bind(row.cost_usd)
+                    .push_bind(row.started_at_ms)
+                    .push_bind(row.finished_at_ms);
+            });
+            insert.push(
+                " ON CONFLICT (run_id, agent_id) DO UPDATE SET plan = excluded.plan, \
                  plan_path = COALESCE(excluded.plan_path, agent_runs.plan_path), wave = excluded.wave, \
                  platform = excluded.platform, model = excluded.model, scope = excluded.scope, \
                  estimate_secs = excluded.estimate_secs, actual_secs = excluded.actual_secs, \
@@ -185,31 +215,12 @@ impl HistoryStore {
                  input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
                  cost_usd = excluded.cost_usd, started_at_ms = excluded.started_at_ms, \
                  finished_at_ms = excluded.finished_at_ms",
-            )
-            .bind(&row.run_id)
-            .bind(&row.agent_id)
-            .bind(&row.plan)
-            .bind(&row.plan_path)
-            .bind(&row.wave)
-            .bind(&row.platform)
-            .bind(&row.model)
-            .bind(scope)
-            .bind(row.estimate_secs)
-            .bind(row.actual_secs)
-            .bind(row.attempt_secs)
-            .bind(i64::from(row.attempts))
-            .bind(i64::from(row.failed_attempts))
-            .bind(&row.outcome)
-            .bind(i64::from(row.gates_passed))
-            .bind(i64::from(row.gates_failed))
-            .bind(clamp_i64(row.input_tokens))
-            .bind(clamp_i64(row.output_tokens))
-            .bind(row.cost_usd)
-            .bind(row.started_at_ms)
-            .bind(row.finished_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
+            );
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))
     }

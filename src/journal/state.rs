@@ -85,6 +85,25 @@ pub struct AgentState {
     pub tool_uses: u32,
     /// Its git worktree and branch (runs with workspaces).
     pub git: Option<AgentGit>,
+    /// Attempt bookkeeping for the run history (not part of any output).
+    #[serde(skip)]
+    pub attempts: AttemptStats,
+}
+
+/// How an agent's attempts went, as the run history records them: each
+/// attempt from its `AgentStarted` to its `AgentFinished`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptStats {
+    /// When the current attempt started.
+    pub current_started_ms: Option<i64>,
+    /// How long the attempt that completed the agent ran (ms).
+    pub completing_ms: Option<i64>,
+    /// Attempts that completed or failed (cancelled ones say nothing).
+    pub counted: u32,
+    /// Of those, failed ones.
+    pub failed: u32,
+    /// The model its requests last named.
+    pub model: Option<String>,
 }
 
 /// An agent's git work: worktree, branch, commits, merge.
@@ -158,6 +177,7 @@ impl AgentState {
             session_id: None,
             tool_uses: 0,
             git: None,
+            attempts: AttemptStats::default(),
         }
     }
 }
@@ -339,6 +359,7 @@ impl RunState {
                 a.phase = AgentPhase::Running;
                 a.attempt = *attempt;
                 a.started_at_ms.get_or_insert(at);
+                a.attempts.current_started_ms = Some(at);
             }
             Event::AgentStatus {
                 agent,
@@ -371,12 +392,15 @@ impl RunState {
             Event::AgentGateClaim { .. } => {}
             Event::AgentUsage {
                 agent,
+                model,
                 usage,
                 cost_usd,
-                ..
             } => {
                 let a = self.agent(agent);
                 a.usage.add(*usage);
+                if a.attempts.model.as_deref() != Some(model.as_str()) {
+                    a.attempts.model = Some(model.clone());
+                }
                 match cost_usd {
                     Some(cost) => a.cost_usd += cost,
                     None => a.unpriced_requests += 1,
@@ -393,6 +417,18 @@ impl RunState {
                 a.attempt = *attempt;
                 a.exit_code = *exit_code;
                 a.outcome = Some(outcome.clone());
+                let ran_ms = a
+                    .attempts
+                    .current_started_ms
+                    .take()
+                    .map(|start| (at - start).max(0));
+                if outcome.is_success() {
+                    a.attempts.counted += 1;
+                    a.attempts.completing_ms = ran_ms;
+                } else if outcome.is_failure() {
+                    a.attempts.counted += 1;
+                    a.attempts.failed += 1;
+                }
                 match outcome {
                     AgentOutcome::Completed { .. } => {
                         a.phase = AgentPhase::Completed;
