@@ -87,6 +87,27 @@ const RUN: &[&str] = &[
     "10ms",
 ];
 
+/// Starts the scripted analyzer, writes the plan in a fresh folder and runs
+/// it adaptively with the analyzer on Claude's wire format (plus `extra`);
+/// returns the folder, the exit code, the output and what the analyzer was asked.
+async fn run_with_analyzer(
+    script: Script,
+    extra: &[&str],
+) -> (tempfile::TempDir, i32, String, String) {
+    let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_plan(dir.path());
+    let mut args = RUN.to_vec();
+    args.extend(["--analyzer-platform", "claude"]);
+    args.extend_from_slice(extra);
+    let (code, text) = run(dir.path(), &args, Some(&server)).await;
+    let asked = format!("{:?}", server.requests());
+    assert!(asked.contains("PLAN_ANALYZER"), "{text}");
+    (dir, code, text, asked)
+}
+
 fn run_dir(dir: &Path) -> PathBuf {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join("runs"))
         .unwrap()
@@ -123,17 +144,7 @@ fn retry_with_ok() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_gate_leads_to_an_adapted_plan_that_fixes_it() {
-    let server = MockServer::start(
-        analyzer_answer(retry_with_ok()),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_plan(dir.path());
-    let mut args = RUN.to_vec();
-    args.extend(["--analyzer-platform", "claude"]);
-    let (code, text) = run(dir.path(), &args, Some(&server)).await;
+    let (dir, code, text, asked) = run_with_analyzer(analyzer_answer(retry_with_ok()), &[]).await;
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("PLAN ADAPTED (1, by analyzer"), "{text}");
     assert!(
@@ -151,12 +162,7 @@ async fn a_failed_gate_leads_to_an_adapted_plan_that_fixes_it() {
     assert_eq!(outcome(&report, "B"), "completed");
     assert_eq!(report["adaptations"][0]["status"], "applied", "{report:#}");
     // The analyzer saw the gate failure.
-    let asked = server.requests();
-    assert!(!asked.is_empty());
-    assert!(
-        format!("{asked:?}").contains("result.txt must hold ok"),
-        "{asked:?}"
-    );
+    assert!(asked.contains("result.txt must hold ok"), "{asked}");
     // The journal keeps the adapted plan: its description is the analyzer's.
     let journal = std::fs::read(run_dir(dir.path()).join("journal.sqlite")).unwrap();
     assert!(String::from_utf8_lossy(&journal).contains("PlanAdapted"));
@@ -172,14 +178,7 @@ async fn an_invalid_patch_is_refused_and_the_run_goes_on() {
             {"op": "retry", "agent": "FIXER", "addDependencies": ["FIXUP"]}
         ]}
     });
-    let server = MockServer::start(analyzer_answer(answer), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_plan(dir.path());
-    let mut args = RUN.to_vec();
-    args.extend(["--analyzer-platform", "claude"]);
-    let (code, text) = run(dir.path(), &args, Some(&server)).await;
+    let (dir, code, text, _) = run_with_analyzer(analyzer_answer(answer), &[]).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("refused"), "{text}");
     assert!(text.contains("dependency-cycle"), "{text}");
@@ -197,14 +196,7 @@ async fn an_unreadable_analyzer_answer_is_refused_with_a_warning() {
         r#"{"agents": {"PLAN_ANALYZER": {"turns": [{"text": "I think you should try harder."}]}}}"#,
     )
     .unwrap();
-    let server = MockServer::start(script, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_plan(dir.path());
-    let mut args = RUN.to_vec();
-    args.extend(["--analyzer-platform", "claude"]);
-    let (code, text) = run(dir.path(), &args, Some(&server)).await;
+    let (dir, code, text, _) = run_with_analyzer(script, &[]).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("WARNING: adaptation by analyzer"), "{text}");
     assert!(text.contains("not a valid proposal"), "{text}");
@@ -213,17 +205,11 @@ async fn an_unreadable_analyzer_answer_is_refused_with_a_warning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_pauses_under_low_risk_tolerance() {
-    let server = MockServer::start(
+    let (dir, code, text, _) = run_with_analyzer(
         analyzer_answer(retry_with_ok()),
-        "127.0.0.1:0".parse().unwrap(),
+        &["--risk-tolerance", "low"],
     )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_plan(dir.path());
-    let mut args = RUN.to_vec();
-    args.extend(["--analyzer-platform", "claude", "--risk-tolerance", "low"]);
-    let (code, text) = run(dir.path(), &args, Some(&server)).await;
+    .await;
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("ADAPTATION 1 proposed by analyzer"), "{text}");
     assert!(text.contains("--approve"), "{text}");
@@ -265,17 +251,11 @@ async fn approval_pauses_under_low_risk_tolerance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_adaptation_leaves_the_plan_as_it_was() {
-    let server = MockServer::start(
+    let (dir, code, _, _) = run_with_analyzer(
         analyzer_answer(retry_with_ok()),
-        "127.0.0.1:0".parse().unwrap(),
+        &["--risk-tolerance", "low"],
     )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_plan(dir.path());
-    let mut args = RUN.to_vec();
-    args.extend(["--analyzer-platform", "claude", "--risk-tolerance", "low"]);
-    let (code, _) = run(dir.path(), &args, Some(&server)).await;
+    .await;
     assert_eq!(code, 3);
     let reject = [
         "resume",

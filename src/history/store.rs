@@ -117,25 +117,9 @@ impl HistoryStore {
                 known,
             });
         }
-        for (number, sql) in MIGRATIONS.iter().enumerate() {
-            let number = number as i64 + 1;
-            if number <= version {
-                continue;
-            }
-            let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "PRAGMA user_version = {number}"
-            )))
-            .execute(&mut *tx)
+        crate::journal::store::apply_migrations(&self.pool, MIGRATIONS, version)
             .await
-            .map_err(|e| self.db(e))?;
-            tx.commit().await.map_err(|e| self.db(e))?;
-        }
-        Ok(())
+            .map_err(|e| self.db(e))
     }
 
     /// Writes a run and its agents in one transaction, replacing what an

@@ -72,6 +72,33 @@ pub enum JournalError {
 /// The schema migrations, in order; a file's `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_events.sql")];
 
+/// Applies the migrations numbered after `version` (1-based, in order), each
+/// in its own transaction that also sets SQLite's `user_version` to its
+/// number. Shared by the journal and the run history.
+pub(crate) async fn apply_migrations(
+    pool: &SqlitePool,
+    migrations: &[&str],
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    for (number, sql) in migrations.iter().enumerate() {
+        let number = number as i64 + 1;
+        if number <= version {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {number}"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Rows per INSERT statement (5 parameters each, well under SQLite's limit of 32,766).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -164,25 +191,9 @@ impl SqliteJournal {
             .await
             .map_err(|e| self.db(e))?
             .get(0);
-        for (number, sql) in MIGRATIONS.iter().enumerate() {
-            let number = number as i64 + 1;
-            if number <= version {
-                continue;
-            }
-            let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.db(e))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "PRAGMA user_version = {number}"
-            )))
-            .execute(&mut *tx)
+        apply_migrations(&self.pool, MIGRATIONS, version)
             .await
-            .map_err(|e| self.db(e))?;
-            tx.commit().await.map_err(|e| self.db(e))?;
-        }
-        Ok(())
+            .map_err(|e| self.db(e))
     }
 
     /// The journal file.
