@@ -93,6 +93,10 @@ pub async fn serve(
     factory: Arc<dyn DriverFactory>,
     stop: CancellationToken,
 ) -> Result<WorkerSummary, WorkerError> {
+    // Before any claim: the janitor (which kills this worker's agents if the
+    // worker dies, even by SIGKILL right after a spawn) runs and knows them
+    // by their tag, as for `run`.
+    crate::drivers::janitor::start();
     let queue = Queue::new(store);
     let running: Running = Arc::default();
     let wake = Arc::new(tokio::sync::Notify::new());
