@@ -49,7 +49,7 @@ pub struct Finding {
     /// Its wave.
     pub wave: String,
     /// Its phase (`completed`, `failed`, `blocked`, ...).
-    pub phase: String,
+    pub phase: AgentPhase,
     /// Attempts made.
     pub attempts: u32,
     /// Seconds from first start to the end.
@@ -125,8 +125,8 @@ impl Analysis {
     /// then is an analyzer LLM asked for a patch.
     pub fn needs_attention(&self) -> bool {
         self.findings.iter().any(|f| {
-            f.phase == "failed"
-                || f.phase == "blocked"
+            f.phase == AgentPhase::Failed
+                || f.phase == AgentPhase::Blocked
                 || f.ratio().is_some_and(|r| r > OVERRUN_RATIO)
         })
     }
@@ -145,7 +145,11 @@ impl Analysis {
     ) -> Option<PlanPatch> {
         let mut operations = Vec::new();
         let mut reasons = Vec::new();
-        for f in self.findings.iter().filter(|f| f.phase == "failed") {
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| f.phase == AgentPhase::Failed)
+        {
             if retries_so_far(&f.agent) >= RULE_RETRIES_PER_AGENT {
                 continue;
             }
@@ -224,7 +228,7 @@ fn finding(plan: &Plan, state: &RunState, w: usize, def: &crate::plan::Agent) ->
     Finding {
         agent: def.agent_id.clone(),
         wave: plan.waves[w].wave_id.clone(),
-        phase: format!("{phase:?}").to_lowercase(),
+        phase,
         attempts: agent.map_or(0, |a| a.attempt),
         duration_secs,
         estimate_secs: def.estimated_duration.map(|d| d.get().as_secs_f64()),
@@ -241,14 +245,14 @@ fn finding(plan: &Plan, state: &RunState, w: usize, def: &crate::plan::Agent) ->
 fn recommend(findings: &[Finding]) -> Vec<String> {
     let mut out = Vec::new();
     for f in findings {
-        match f.phase.as_str() {
-            "failed" => out.push(format!(
+        match f.phase {
+            AgentPhase::Failed => out.push(format!(
                 "{} failed after {} attempt(s): {}; retry it with a revised description, split it, or add a fix-up agent",
                 f.agent,
                 f.attempts,
                 clip(f.failure.as_deref().unwrap_or("no reason given"), 200)
             )),
-            "blocked" => out.push(format!(
+            AgentPhase::Blocked => out.push(format!(
                 "{} is blocked ({}); it runs once what blocks it is fixed",
                 f.agent,
                 f.blockers.join("; ")
@@ -261,7 +265,7 @@ fn recommend(findings: &[Finding]) -> Vec<String> {
                     "{} took {r:.1}× its estimate; raise its estimatedDuration or split it",
                     f.agent
                 ));
-            } else if r < 0.5 && f.phase == "completed" {
+            } else if r < 0.5 && f.phase == AgentPhase::Completed {
                 out.push(format!(
                     "{} took {r:.1}× its estimate; its estimate could be lower",
                     f.agent

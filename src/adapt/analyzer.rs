@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::analysis::Analysis;
 use super::patch::PlanPatch;
-use crate::journal::RunState;
+use crate::journal::{AgentPhase, RunState};
 use crate::plan::Plan;
 use crate::providers::{ChatProvider, ChatRequest, Message, PriceTable};
 
@@ -138,7 +138,7 @@ fn user_prompt(analysis: &Analysis, plan: &Plan, state: &RunState) -> String {
             serde_json::json!({
                 "agentId": a.agent_id,
                 "wave": plan.waves[w].wave_id,
-                "phase": state.agents.get(&a.agent_id).map_or("pending".to_string(), |s| format!("{:?}", s.phase).to_lowercase()),
+                "phase": state.agents.get(&a.agent_id).map_or(AgentPhase::Pending, |s| s.phase),
                 "dependencies": a.dependencies,
                 "workDescription": a.work_description,
                 "scope": a.scope_paths(),

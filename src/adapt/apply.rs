@@ -125,7 +125,7 @@ pub fn apply_patch(
             op: n,
             name,
             agent: agent.to_string(),
-            phase: phase_name(p),
+            phase: p.as_str().to_string(),
             why,
         };
         match op {
@@ -409,10 +409,6 @@ fn describe_new_description(agent: &str, old: &str, new: &str) -> String {
             short(new)
         ),
     }
-}
-
-fn phase_name(phase: AgentPhase) -> String {
-    format!("{phase:?}").to_lowercase()
 }
 
 /// The first line of `text`, at most 80 characters.

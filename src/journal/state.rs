@@ -28,6 +28,19 @@ pub enum AgentPhase {
 }
 
 impl AgentPhase {
+    /// The phase's name as serialized (`pending`, `awaiting-input`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentPhase::Pending => "pending",
+            AgentPhase::Running => "running",
+            AgentPhase::Retrying => "retrying",
+            AgentPhase::Completed => "completed",
+            AgentPhase::Failed => "failed",
+            AgentPhase::Blocked => "blocked",
+            AgentPhase::AwaitingInput => "awaiting-input",
+        }
+    }
+
     /// Completed, failed or blocked: nothing more will happen.
     pub fn is_terminal(self) -> bool {
         matches!(
