@@ -200,6 +200,17 @@ pub struct Engine {
     anomalies: anomaly::AnomalyDetector,
 }
 
+/// The run's journal: the one handed over in `options` (a PostgreSQL
+/// store's), else `journal.sqlite` in the run folder.
+async fn open_journal(options: &mut RunOptions) -> Result<Journal, EngineError> {
+    match options.journal.take() {
+        Some(journal) => Ok(journal),
+        None => {
+            Ok(Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?)
+        }
+    }
+}
+
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
     run_dir.join("agents").join(agent)
 }
@@ -212,12 +223,7 @@ impl Engine {
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal = match options.journal.take() {
-            Some(journal) => journal,
-            None => {
-                Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?
-            }
-        };
+        let journal = open_journal(&mut options).await?;
         let plan_json = serde_json::to_value(&plan).unwrap_or_default();
         let mut engine = Self::with(
             plan,
@@ -248,12 +254,7 @@ impl Engine {
         driver: Arc<dyn Driver>,
         reporters: Vec<Box<dyn Reporter>>,
     ) -> Result<Self, EngineError> {
-        let journal = match options.journal.take() {
-            Some(journal) => journal,
-            None => {
-                Journal::open_with_explicit_sync(&options.run_dir.join("journal.sqlite")).await?
-            }
-        };
+        let journal = open_journal(&mut options).await?;
         let state = journal.replay().await?;
         let plan_json = state.plan.clone().ok_or_else(|| {
             EngineError::NotARun(format!("{} holds no run", options.run_dir.display()))
