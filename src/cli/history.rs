@@ -1,6 +1,5 @@
 //! `llm-orchestrate history`, and recording a run into the history when it ends.
 
-use crate::journal::RunState;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use clap::Args;
 use super::common::{CliError, write_output};
 use crate::history::store::RowFilter;
 use crate::history::{Calibration, HistoryError, HistoryStore, record, trends};
-use crate::journal::{Event, Journal, now_ms};
+use crate::journal::now_ms;
 use crate::plan::{ExecutionMode, FailureStrategy, Plan};
 use crate::predict::simulate::{Sampler, SimOptions, simulate};
 use crate::predict::{ModelOptions, SimModel};
@@ -103,8 +102,6 @@ pub fn run(args: HistoryArgs) -> Result<u8, CliError> {
 /// How a run that just ended was carried out.
 #[derive(Debug, Clone)]
 pub(super) struct RunEnd {
-    /// Its folder (holding `journal.sqlite`).
-    pub run_dir: PathBuf,
     /// The plan file, when known.
     pub plan_path: Option<PathBuf>,
     /// The history file; `None` records nothing.
@@ -161,7 +158,7 @@ impl HistoryAtStart {
 
 /// Records the run into the history. A failure is a warning on stderr: it
 /// never changes how the run ended.
-pub(super) async fn record_run(end: RunEnd, finished: Option<&crate::engine::Finished>) {
+pub(super) async fn record_run(end: RunEnd, finished: &crate::engine::Finished) {
     let Some(path) = end.history.clone() else {
         return;
     };
@@ -170,41 +167,14 @@ pub(super) async fn record_run(end: RunEnd, finished: Option<&crate::engine::Fin
     }
 }
 
-/// The run's final state and the plan it followed last (an adaptive run's
-/// adapted plan), replayed from its journal (when the engine's are not at hand).
-async fn replay_final_state(end: &RunEnd) -> Result<(RunState, Plan), HistoryError> {
-    let journal_path = end.run_dir.join("journal.sqlite");
-    let journal = Journal::open(&journal_path).await?;
-    let records = journal.read_after(0).await;
-    journal.close().await;
-    let records = records?;
-    let plan: Plan = records
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { plan, .. } | Event::PlanAdapted { plan, .. } => {
-                serde_json::from_value(plan.clone()).ok()
-            }
-            _ => None,
-        })
-        .ok_or_else(|| HistoryError::NoPlan(journal_path.display().to_string()))?;
-    Ok((RunState::replay(&records), plan))
-}
-
+/// Records the run's rows, made from the engine's final state and the plan
+/// it followed last (an adaptive run's adapted plan).
 async fn try_record(
     end: &RunEnd,
     path: &Path,
-    finished: Option<&crate::engine::Finished>,
+    finished: &crate::engine::Finished,
 ) -> Result<(), HistoryError> {
-    // The engine's state is used by reference when it is at hand.
-    let replayed;
-    let (state, plan) = match finished {
-        Some(f) => (&f.state, &f.plan),
-        None => {
-            replayed = replay_final_state(end).await?;
-            (&replayed.0, &replayed.1)
-        }
-    };
+    let (state, plan) = (&finished.state, &finished.plan);
     let store = HistoryStore::open(path).await?;
     let result = async {
         let (predicted, basis) = end.predicted.clone();

@@ -270,9 +270,13 @@ fn run_end(
     args: &EngineArgs,
 ) -> super::history::RunEnd {
     super::history::RunEnd {
-        run_dir: options.run_dir.clone(),
         plan_path: plan_path.map(Path::to_path_buf),
-        history: crate::history::path_for_runs(args.history.as_deref(), &args.run_dir),
+        // Runs journaled in a PostgreSQL store are not recorded in the local
+        // history (see the README's "Scaling out with PostgreSQL").
+        history: match args.store {
+            Some(_) => None,
+            None => crate::history::path_for_runs(args.history.as_deref(), &args.run_dir),
+        },
         mode: options.mode,
         concurrency: options.concurrency,
         timeout_factor: options.timeout_factor,
@@ -464,10 +468,6 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     // The journal keeps the mode the run follows, so `resume` follows it too.
     plan.execution_mode = mode;
     let mut end = run_end(&options, Some(&plan_path), &args.engine);
-    if args.engine.store.is_some() {
-        // The history is recorded from a local journal file (see the README).
-        end.history = None;
-    }
     let runtime = runtime()?;
     let start = runtime.block_on(super::history::HistoryAtStart::load(
         &plan,
@@ -502,7 +502,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
         let finished = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
-        super::history::record_run(end, Some(&finished)).await;
+        super::history::record_run(end, &finished).await;
         Ok(exit_code(finished.outcome))
     })
 }
@@ -711,15 +711,11 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             _ => super::drivers::build(&plan, None, options.concurrency, &args.engine)?,
         };
         let mut end = run_end(&options, None, &args.engine);
-        if store.is_some() {
-            // The history is recorded from a local journal file (see the README).
-            end.history = None;
-        }
         let start = super::history::HistoryAtStart::load(&plan, end.history.as_deref()).await;
         end.predicted = start.predict(&plan, &end);
         options.overrun_ratio = super::history::overrun_ratios(&plan, &start);
         let finished = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
-        super::history::record_run(end, Some(&finished)).await;
+        super::history::record_run(end, &finished).await;
         Ok(exit_code(finished.outcome))
     })
 }

@@ -62,12 +62,6 @@ pub enum HistoryError {
         /// The newest version this program knows.
         known: i64,
     },
-    /// The run's journal could not be read.
-    #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
-    /// The run's journal holds no readable plan.
-    #[error("{0}: the journal holds no readable plan")]
-    NoPlan(String),
 }
 
 /// One agent of one finished run.
