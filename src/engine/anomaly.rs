@@ -45,6 +45,16 @@ struct Watch {
     overrun_reported: bool,
 }
 
+impl Watch {
+    /// The agent reported something (a marker or a progress report).
+    fn signal(&mut self, now: Instant) {
+        let gap = now.duration_since(self.last_signal).as_secs_f64();
+        self.intervals.push(gap);
+        self.last_signal = now;
+        self.stall_reported = false;
+    }
+}
+
 /// Watches a run's events and time for anomalies.
 #[derive(Debug)]
 pub struct AnomalyDetector {
@@ -64,26 +74,7 @@ impl AnomalyDetector {
     /// A detector for `plan`; `overrun_ratio` holds each agent's ratio from
     /// history (others use [`DEFAULT_OVERRUN_RATIO`]).
     pub fn new(plan: &Plan, overrun_ratio: HashMap<String, f64>, budget_usd: Option<f64>) -> Self {
-        let estimates: HashMap<String, Duration> = plan
-            .agents()
-            .filter_map(|(_, _, a)| a.estimated_duration.map(|d| (a.agent_id.clone(), d.get())))
-            .collect();
-        let expected_run = (!estimates.is_empty()).then(|| {
-            plan.waves
-                .iter()
-                .map(|w| {
-                    let each = w
-                        .agents
-                        .iter()
-                        .filter_map(|a| a.estimated_duration.map(|d| d.get()));
-                    if w.parallel {
-                        each.max().unwrap_or_default()
-                    } else {
-                        each.sum()
-                    }
-                })
-                .sum()
-        });
+        let (estimates, expected_run) = expectations(plan);
         Self {
             running: HashMap::new(),
             found: Vec::new(),
@@ -100,14 +91,7 @@ impl AnomalyDetector {
 
     /// Follows an adapted plan (new estimates).
     pub fn replan(&mut self, plan: &Plan) {
-        let fresh = Self::new(
-            plan,
-            std::mem::take(&mut self.overrun_ratio),
-            self.budget_usd,
-        );
-        self.estimates = fresh.estimates;
-        self.expected_run = fresh.expected_run;
-        self.overrun_ratio = fresh.overrun_ratio;
+        (self.estimates, self.expected_run) = expectations(plan);
     }
 
     /// Looks at one event as it is staged.
@@ -133,10 +117,7 @@ impl AnomalyDetector {
                 let Some(watch) = self.running.get_mut(agent) else {
                     return;
                 };
-                let gap = now.duration_since(watch.last_signal).as_secs_f64();
-                watch.intervals.push(gap);
-                watch.last_signal = now;
-                watch.stall_reported = false;
+                watch.signal(now);
                 if let ReportedStatus::Progress(p) = status {
                     if let Some(before) = watch.last_progress
                         && *p < before
@@ -155,10 +136,7 @@ impl AnomalyDetector {
             }
             Event::AgentReport { agent, .. } => {
                 if let Some(watch) = self.running.get_mut(agent) {
-                    let gap = now.duration_since(watch.last_signal).as_secs_f64();
-                    watch.intervals.push(gap);
-                    watch.last_signal = now;
-                    watch.stall_reported = false;
+                    watch.signal(now);
                 }
             }
             Event::GateFinished {
@@ -255,6 +233,33 @@ impl AnomalyDetector {
         }
         std::mem::take(&mut self.found)
     }
+}
+
+/// Each agent's estimate, and the run's expected duration: the sum of each
+/// wave's longest estimate (of all its estimates, for a sequential wave);
+/// `None` when no agent has an estimate.
+fn expectations(plan: &Plan) -> (HashMap<String, Duration>, Option<Duration>) {
+    let estimates: HashMap<String, Duration> = plan
+        .agents()
+        .filter_map(|(_, _, a)| a.estimated_duration.map(|d| (a.agent_id.clone(), d.get())))
+        .collect();
+    let expected_run = (!estimates.is_empty()).then(|| {
+        plan.waves
+            .iter()
+            .map(|w| {
+                let each = w
+                    .agents
+                    .iter()
+                    .filter_map(|a| a.estimated_duration.map(|d| d.get()));
+                if w.parallel {
+                    each.max().unwrap_or_default()
+                } else {
+                    each.sum()
+                }
+            })
+            .sum()
+    });
+    (estimates, expected_run)
 }
 
 fn median(values: &[f64]) -> f64 {
