@@ -32,6 +32,7 @@ use clap::Args;
 use futures::Stream;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, Access, Token};
 use super::output::{self, Redactor};
@@ -164,9 +165,15 @@ impl Bound {
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let app = router(catalog, self.access);
+        // On shutdown the event streams end cleanly (their last chunk is
+        // sent), so open pages see the stream close, not a cut connection.
+        let closing = CancellationToken::new();
+        let app = router(catalog, self.access, closing.clone());
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.cancel();
+            })
             .await
     }
 
@@ -175,6 +182,7 @@ impl Bound {
     pub fn spawn(self, catalog: Catalog) -> Result<LiveDashboard, DashboardError> {
         let url = self.url();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (done, finished) = std::sync::mpsc::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -188,13 +196,15 @@ impl Bound {
                 if let Err(e) = served {
                     eprintln!("dashboard: stopped: {e}");
                 }
-                // Open event streams are not waited for.
+                // Whatever is still open is not waited for.
                 runtime.shutdown_background();
+                let _ = done.send(());
             })
             .map_err(DashboardError::Start)?;
         Ok(LiveDashboard {
             url,
             stop: Some(stop),
+            finished,
         })
     }
 }
@@ -205,7 +215,11 @@ pub struct LiveDashboard {
     /// Its URL (without the token).
     pub url: String,
     stop: Option<oneshot::Sender<()>>,
+    finished: std::sync::mpsc::Receiver<()>,
 }
+
+/// How long stopping a dashboard waits for its connections to close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a run's dashboard goes on serving once the run ended, so that
 /// open pages receive its last events (a few of the streams' poll intervals).
@@ -216,6 +230,7 @@ impl Drop for LiveDashboard {
         if let Some(stop) = self.stop.take() {
             std::thread::sleep(LINGER);
             let _ = stop.send(());
+            let _ = self.finished.recv_timeout(CLOSE_WAIT);
         }
     }
 }
@@ -226,18 +241,21 @@ struct App {
     catalog: Arc<Catalog>,
     redactor: Arc<Redactor>,
     page: String,
+    /// Fires when the server stops: event streams end.
+    closing: CancellationToken,
 }
 
 type AppState = State<Arc<App>>;
 
 /// All routes, behind the access check and with the security headers.
-fn router(catalog: Catalog, access: Access) -> Router {
+fn router(catalog: Catalog, access: Access, closing: CancellationToken) -> Router {
     let token = access.token.as_ref().map(|t| t.value().to_string());
     let redactor = Redactor::from_env(&token.iter().map(String::as_str).collect::<Vec<_>>());
     let app = Arc::new(App {
         page: page::live_page(catalog.live_run()),
         catalog: Arc::new(catalog),
         redactor: Arc::new(redactor),
+        closing,
     });
     Router::new()
         .route("/", get(index))
@@ -351,6 +369,7 @@ async fn events(State(app): AppState, UrlPath(run): UrlPath<String>, request: Re
         after,
         app.redactor.clone(),
         tx,
+        app.closing.clone(),
     ));
     let mut response = Sse::new(receiver_stream(rx))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -27,6 +27,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::Event as SseEvent;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::output::Redactor;
 use super::runs::Catalog;
@@ -84,13 +85,15 @@ pub fn start_after(headers: &HeaderMap, query: Option<&str>) -> Result<i64, Stri
     }
 }
 
-/// Sends a run's events after `after` to `tx` until the receiver is dropped.
+/// Sends a run's events after `after` to `tx` until the receiver is dropped
+/// or `closing` fires (then the stream ends).
 pub async fn pump(
     catalog: Arc<Catalog>,
     run_id: String,
     after: i64,
     redactor: Arc<Redactor>,
     tx: mpsc::Sender<SseEvent>,
+    closing: CancellationToken,
 ) {
     if tx.send(SseEvent::default().retry(RETRY)).await.is_err() {
         return;
@@ -105,7 +108,7 @@ pub async fn pump(
                 }
             }
         }
-        if wait(&tx, POLL).await.is_err() {
+        if wait(&tx, POLL, &closing).await.is_err() {
             return;
         }
     };
@@ -160,17 +163,23 @@ pub async fn pump(
         } else {
             POLL
         };
-        if wait(&tx, interval).await.is_err() {
+        if wait(&tx, interval, &closing).await.is_err() {
             return;
         }
     }
 }
 
-/// Sleeps for `interval`; `Err` as soon as the browser went away.
-async fn wait(tx: &mpsc::Sender<SseEvent>, interval: Duration) -> Result<(), ()> {
+/// Sleeps for `interval`; `Err` as soon as the browser went away or the
+/// server is closing.
+async fn wait(
+    tx: &mpsc::Sender<SseEvent>,
+    interval: Duration,
+    closing: &CancellationToken,
+) -> Result<(), ()> {
     tokio::select! {
         () = tokio::time::sleep(interval) => Ok(()),
         () = tx.closed() => Err(()),
+        () = closing.cancelled() => Err(()),
     }
 }
 
@@ -253,6 +262,7 @@ mod tests {
             1,
             Arc::new(Redactor::default()),
             tx,
+            CancellationToken::new(),
         ));
         assert_eq!(
             next_ids(&mut rx, 3).await,
