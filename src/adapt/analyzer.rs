@@ -95,7 +95,7 @@ impl PlanAnalyzer {
             model: self.model.clone(),
             system: system_prompt(),
             messages: vec![Message::user_text(user_prompt(analysis, plan, state))],
-            tools: Vec::new(),
+            tools: Vec::new().into(),
             max_tokens: 4000,
             correlation: Some(format!("{ANALYZER_NAME}/{}", analysis.trigger)),
         };

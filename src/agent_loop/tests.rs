@@ -119,7 +119,7 @@ fn seven_tools_with_valid_object_schemas() {
             "report_status"
         ]
     );
-    for spec in &specs {
+    for spec in specs.iter() {
         assert!(!spec.description.is_empty());
         assert_eq!(spec.input_schema["type"], "object", "{}", spec.name);
         let properties = spec.input_schema["properties"].as_object().unwrap();

@@ -527,7 +527,7 @@ mod tests {
     fn instructions_list_every_tool_with_its_schema_and_round_trip() {
         let specs = crate::agent_loop::tool_specs();
         let text = tool_instructions(&specs);
-        for spec in &specs {
+        for spec in specs.iter() {
             assert!(
                 text.contains(&format!("### {}", spec.name)),
                 "{}",

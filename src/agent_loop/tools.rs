@@ -97,8 +97,14 @@ const REAP_LIMIT: Duration = Duration::from_secs(5);
 /// The status keywords `report_status` accepts.
 const STATUS_KEYWORDS: [&str; 5] = ["STARTED", "PROGRESS", "COMPLETE", "FAILED", "BLOCKED"];
 
-/// The seven tools, with JSON Schemas of their arguments.
-pub fn tool_specs() -> Vec<ToolSpec> {
+/// The seven tools, with JSON Schemas of their arguments: built once, shared
+/// by every request of the process.
+pub fn tool_specs() -> std::sync::Arc<[ToolSpec]> {
+    static SPECS: std::sync::OnceLock<std::sync::Arc<[ToolSpec]>> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(SPECS.get_or_init(|| build_tool_specs().into()))
+}
+
+fn build_tool_specs() -> Vec<ToolSpec> {
     let spec = |name: &str, description: &str, input_schema: Value| ToolSpec {
         name: name.to_string(),
         description: description.to_string(),

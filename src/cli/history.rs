@@ -156,44 +156,48 @@ impl HistoryAtStart {
     }
 }
 
-/// Records the run into the history. A failure is a warning on stderr: it
-/// never changes how the run ended.
-pub(super) async fn record_run(end: RunEnd, finished: &crate::engine::Finished) {
-    let Some(path) = end.history.clone() else {
-        return;
-    };
-    if let Err(err) = try_record(&end, &path, finished).await {
-        eprintln!("warning: the run was not recorded in the history: {err}");
-    }
+/// The engine's end-of-run work that records the run into the history
+/// (`None` when the history is off). The rows are made from the engine's
+/// final state and the plan it followed last (an adaptive run's adapted
+/// plan); they are written while the engine writes its final reports. A
+/// failure is a warning on stderr: it never changes how the run ended.
+pub(super) fn recorder(end: RunEnd) -> Option<crate::engine::AtEnd> {
+    let path = end.history.clone()?;
+    let end = std::sync::Arc::new(end);
+    Some(crate::engine::AtEnd(std::sync::Arc::new(
+        move |state: &crate::journal::RunState, plan: &Plan| {
+            let (predicted, basis) = end.predicted.clone();
+            let plan_path = end.plan_path.as_ref().map(|p| p.display().to_string());
+            let (mut run, rows) = record::rows_of_state(
+                state,
+                record::RunContext {
+                    plan,
+                    plan_path: plan_path.as_deref(),
+                    mode: end.mode,
+                    concurrency: end.concurrency,
+                },
+                now_ms(),
+            );
+            run.predicted_secs = predicted;
+            run.prediction_basis = basis;
+            let path = path.clone();
+            Box::pin(async move {
+                if let Err(err) = write_run(&path, &run, &rows).await {
+                    eprintln!("warning: the run was not recorded in the history: {err}");
+                }
+            })
+        },
+    )))
 }
 
-/// Records the run's rows, made from the engine's final state and the plan
-/// it followed last (an adaptive run's adapted plan).
-async fn try_record(
-    end: &RunEnd,
+/// Writes a run's rows into the history at `path`.
+async fn write_run(
     path: &Path,
-    finished: &crate::engine::Finished,
+    run: &crate::history::RunRow,
+    rows: &[crate::history::HistoryRow],
 ) -> Result<(), HistoryError> {
-    let (state, plan) = (&finished.state, &finished.plan);
     let store = HistoryStore::open(path).await?;
-    let result = async {
-        let (predicted, basis) = end.predicted.clone();
-        let plan_path = end.plan_path.as_ref().map(|p| p.display().to_string());
-        let (mut run, rows) = record::rows_of_state(
-            state,
-            record::RunContext {
-                plan,
-                plan_path: plan_path.as_deref(),
-                mode: end.mode,
-                concurrency: end.concurrency,
-            },
-            now_ms(),
-        );
-        run.predicted_secs = predicted;
-        run.prediction_basis = basis;
-        store.upsert_run(&run, &rows).await
-    }
-    .await;
+    let result = store.upsert_run(run, rows).await;
     store.close().await;
     result
 }

@@ -263,7 +263,7 @@ fn output_reporters(
     }
 }
 
-/// What [`super::history::record_run`] needs once the run ended.
+/// What [`super::history::recorder`] needs once the run ended.
 fn run_end(
     options: &RunOptions,
     plan_path: Option<&Path>,
@@ -370,6 +370,7 @@ fn options(
         max_adaptations: args.max_adaptations,
         overrun_ratio: std::collections::HashMap::new(),
         journal: None,
+        at_end: None,
     }
 }
 
@@ -467,6 +468,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     }
     // The journal keeps the mode the run follows, so `resume` follows it too.
     plan.execution_mode = mode;
+    crate::drivers::janitor::start_in_background();
     let mut end = run_end(&options, Some(&plan_path), &args.engine);
     let runtime = runtime()?;
     let start = runtime.block_on(super::history::HistoryAtStart::load(
@@ -501,8 +503,8 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         if !no_worktrees {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
+        options.at_end = super::history::recorder(end);
         let finished = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
-        super::history::record_run(end, &finished).await;
         Ok(exit_code(finished.outcome))
     })
 }
@@ -710,12 +712,13 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             }
             _ => super::drivers::build(&plan, None, options.concurrency, &args.engine)?,
         };
+        crate::drivers::janitor::start_in_background();
         let mut end = run_end(&options, None, &args.engine);
         let start = super::history::HistoryAtStart::load(&plan, end.history.as_deref()).await;
         end.predicted = start.predict(&plan, &end);
         options.overrun_ratio = super::history::overrun_ratios(&plan, &start);
+        options.at_end = super::history::recorder(end);
         let finished = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
-        super::history::record_run(end, &finished).await;
         Ok(exit_code(finished.outcome))
     })
 }

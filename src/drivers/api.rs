@@ -285,9 +285,9 @@ async fn run_loop(
                 system: system.clone(),
                 messages: messages.clone(),
                 tools: if driver.text_tools {
-                    Vec::new()
+                    Vec::new().into()
                 } else {
-                    specs.clone()
+                    std::sync::Arc::clone(&specs)
                 },
                 max_tokens: MAX_TOKENS,
             };

@@ -57,7 +57,9 @@ fn spawn_janitor() -> Result<Janitor, ()> {
         .process_group(0)
         .spawn()
         .map_err(|_| ())?;
-    let stdin = child.stdin.take().ok_or(())?;
+    let mut stdin = child.stdin.take().ok_or(())?;
+    // The tag first, whichever call started the janitor.
+    let _ = writeln!(stdin, "={}", instance_tag());
     Ok(Janitor {
         stdin,
         _child: child,
@@ -72,22 +74,7 @@ fn send(line: &str, urgent: bool) {
     let Ok(mut guard) = JANITOR.lock() else {
         return;
     };
-    if guard.is_none() {
-        let started = spawn_janitor();
-        let is_binary = std::env::current_exe()
-            .ok()
-            .and_then(|e| {
-                e.file_name()
-                    .map(|n| n.to_string_lossy().starts_with("llm-orchestrate"))
-            })
-            .unwrap_or(false);
-        if started.is_err() && is_binary {
-            eprintln!(
-                "warning: cannot start the janitor process; agents may outlive a killed orchestrator"
-            );
-        }
-        *guard = Some(started);
-    }
+    ensure_started(&mut guard);
     if let Some(Ok(janitor)) = guard.as_mut() {
         janitor.unsent.push_str(line);
         janitor.unsent.push('\n');
@@ -99,6 +86,27 @@ fn send(line: &str, urgent: bool) {
             janitor.unsent_count = 0;
         }
     }
+}
+
+/// Starts the janitor unless it was started (or failed to start) before.
+fn ensure_started(slot: &mut Option<Result<Janitor, ()>>) {
+    if slot.is_some() {
+        return;
+    }
+    let started = spawn_janitor();
+    let is_binary = std::env::current_exe()
+        .ok()
+        .and_then(|e| {
+            e.file_name()
+                .map(|n| n.to_string_lossy().starts_with("llm-orchestrate"))
+        })
+        .unwrap_or(false);
+    if started.is_err() && is_binary {
+        eprintln!(
+            "warning: cannot start the janitor process; agents may outlive a killed orchestrator"
+        );
+    }
+    *slot = Some(started);
 }
 
 /// The environment variable holding [`instance_tag`] in every process the
@@ -120,7 +128,18 @@ pub fn instance_tag() -> &'static str {
 /// Starts the janitor now (not at the first registration, so no agent is
 /// spawned while it starts) and tells it this process's [`instance_tag`].
 pub fn start() {
-    send(&format!("={}", instance_tag()), true);
+    let Ok(mut guard) = JANITOR.lock() else {
+        return;
+    };
+    ensure_started(&mut guard);
+}
+
+/// Starts the janitor in the background, so that starting it overlaps the
+/// rest of a run's start-up ([`start`] then finds it running).
+pub fn start_in_background() {
+    let _ = std::thread::Builder::new()
+        .name("llmo-janitor-start".into())
+        .spawn(start);
 }
 
 /// Registers an agent's process group (its leader's pid). Sent at once.

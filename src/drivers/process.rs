@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -335,11 +335,19 @@ pub(crate) async fn supervise(
 /// `None` leaves the search to the spawn: a name with a `/`, a `PATH` with an
 /// empty or relative entry (those depend on the child's working directory), or
 /// nothing found (the spawn then reports the error as it always did).
+///
+/// Like a shell's command hash, a program found once is remembered for its
+/// `PATH` (1,000 agents running the same command look it up once); the
+/// remembered file is checked again on every use (still an executable file)
+/// and looked up afresh when it is not. A program placed in an earlier `PATH`
+/// folder during a run is therefore not noticed, as in a shell.
 pub(crate) fn resolve_on_path(
     program: &std::ffi::OsStr,
     env: &[(String, std::ffi::OsString)],
 ) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
+    type Found = std::collections::HashMap<(std::ffi::OsString, std::ffi::OsString), PathBuf>;
+    static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
     if program.is_empty() || program.as_bytes().contains(&b'/') {
         return None;
     }
@@ -347,7 +355,27 @@ pub(crate) fn resolve_on_path(
         Some((_, v)) => v.clone(),
         None => std::env::var_os("PATH")?,
     };
-    let dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    let key = (program.to_os_string(), path);
+    let remembered = FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|found| found.get(&key).cloned());
+    if let Some(found) = remembered.filter(|found| is_executable_file(found)) {
+        return Some(found);
+    }
+    let found = search_path(program, &key.1)?;
+    FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(Default::default)
+        .insert(key, found.clone());
+    Some(found)
+}
+
+/// The first folder of `path` holding an executable `program` (see [`resolve_on_path`]).
+fn search_path(program: &std::ffi::OsStr, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    let dirs: Vec<std::path::PathBuf> = std::env::split_paths(path).collect();
     if dirs.iter().any(|d| !d.is_absolute()) {
         return None;
     }
@@ -717,6 +745,34 @@ mod tests {
             resolve_on_path(OsStr::new("missing"), &env_path(&path)),
             None
         );
+    }
+
+    #[test]
+    fn a_remembered_program_that_is_gone_is_looked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for folder in [&a, &b] {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::write(folder.join("tool"), "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(folder.join("tool"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        let env = env_path(&format!("{}:{}", a.display(), b.display()));
+        assert_eq!(
+            resolve_on_path(OsStr::new("tool"), &env),
+            Some(a.join("tool"))
+        );
+        assert_eq!(
+            resolve_on_path(OsStr::new("tool"), &env),
+            Some(a.join("tool"))
+        );
+        std::fs::remove_file(a.join("tool")).unwrap();
+        assert_eq!(
+            resolve_on_path(OsStr::new("tool"), &env),
+            Some(b.join("tool"))
+        );
+        std::fs::remove_file(b.join("tool")).unwrap();
+        assert_eq!(resolve_on_path(OsStr::new("tool"), &env), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
@@ -48,38 +48,75 @@ fn writer() -> Option<&'static Mutex<mpsc::Sender<Op>>> {
         .as_ref()
 }
 
+/// Applies queued operations in order. Writes are buffered per file and
+/// flushed whenever the queue runs empty (and before a close is confirmed):
+/// streamed text arrives in pieces of a few bytes, and one `write` per piece
+/// was most of this thread's time.
 fn write_all(rx: &mpsc::Receiver<Op>) {
-    let mut files: HashMap<u64, Option<File>> = HashMap::new();
-    while let Ok(op) = rx.recv() {
-        match op {
-            Op::Open { id, path, header } => {
-                let file = path.parent().and_then(|dir| {
-                    std::fs::create_dir_all(dir).ok()?;
-                    let mut file = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .ok()?;
-                    file.write_all(header.as_bytes()).ok()?;
-                    Some(file)
-                });
-                files.insert(id, file);
-            }
-            Op::Write { id, text } => {
-                if let Some(slot) = files.get_mut(&id)
-                    && let Some(file) = slot
-                    && file.write_all(text.as_bytes()).is_err()
-                {
-                    *slot = None;
-                }
-            }
-            Op::Close { id, done } => {
-                files.remove(&id);
-                let _ = done.send(());
+    let mut files: HashMap<u64, Option<BufWriter<File>>> = HashMap::new();
+    let mut dirty: Vec<u64> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(op) = next {
+            apply(op, &mut files, &mut dirty);
+            next = rx.try_recv().ok();
+        }
+        for id in dirty.drain(..) {
+            if let Some(slot) = files.get_mut(&id) {
+                flush(slot);
             }
         }
     }
 }
+
+fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>, dirty: &mut Vec<u64>) {
+    match op {
+        Op::Open { id, path, header } => {
+            let file = path.parent().and_then(|dir| {
+                std::fs::create_dir_all(dir).ok()?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .ok()?;
+                let mut file = BufWriter::with_capacity(BUFFER_BYTES, file);
+                file.write_all(header.as_bytes()).ok()?;
+                Some(file)
+            });
+            files.insert(id, file);
+            dirty.push(id);
+        }
+        Op::Write { id, text } => {
+            if let Some(slot) = files.get_mut(&id)
+                && let Some(file) = slot
+            {
+                if file.write_all(text.as_bytes()).is_err() {
+                    *slot = None;
+                } else {
+                    dirty.push(id);
+                }
+            }
+        }
+        Op::Close { id, done } => {
+            if let Some(mut slot) = files.remove(&id) {
+                flush(&mut slot);
+            }
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes out a file's buffer; a file that cannot be written is dropped.
+fn flush(slot: &mut Option<BufWriter<File>>) {
+    if let Some(file) = slot
+        && file.flush().is_err()
+    {
+        *slot = None;
+    }
+}
+
+/// Bytes buffered per transcript before a write.
+const BUFFER_BYTES: usize = 8 * 1024;
 
 /// One attempt's transcript. Dropping it without [`Transcript::close`] (an
 /// attempt cancelled mid-turn) still closes the file after what was queued.

@@ -22,11 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::drivers::{AgentOutput, AgentTask, Driver, DriverResult};
+
 use crate::journal::{
     AgentOutcome, AgentPhase, Event, Journal, JournalError, PhaseScope, RunOutcome, RunState,
 };
@@ -97,6 +99,25 @@ pub struct RunOptions {
     /// An open journal to write instead of `run_dir/journal.sqlite` (a
     /// PostgreSQL store's, with `--store`).
     pub journal: Option<Journal>,
+    /// Work for the end of the run (recording it in the history), started
+    /// once its last event is journaled and done alongside the final reports.
+    pub at_end: Option<AtEnd>,
+}
+
+/// Work started when a run has ended: given the final state and the plan
+/// followed, it returns the work to do, which runs on its own task while
+/// the engine writes its final reports and closes its journal; the run
+/// returns once both are done.
+#[derive(Clone)]
+pub struct AtEnd(pub Arc<AtEndFn>);
+
+/// The function behind [`AtEnd`].
+pub type AtEndFn = dyn Fn(&RunState, &Plan) -> BoxFuture<'static, ()> + Send + Sync;
+
+impl std::fmt::Debug for AtEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AtEnd")
+    }
 }
 
 /// How a run ended, with its final state and the plan it followed (the
@@ -906,6 +927,11 @@ impl Engine {
         if outcome != RunOutcome::Interrupted {
             self.record(vec![Event::RunFinished { outcome }]).await?;
         }
+        let at_end = self
+            .options
+            .at_end
+            .take()
+            .map(|at_end| tokio::spawn((at_end.0)(&self.state, &self.plan)));
         self.write_status(true)?;
         self.write_reports()?;
         for reporter in &mut self.reporters {
@@ -913,6 +939,9 @@ impl Engine {
         }
         self.writer = None;
         self.journal.close().await;
+        if let Some(at_end) = at_end {
+            let _ = at_end.await;
+        }
         Ok(Finished {
             outcome,
             state: self.state,

@@ -61,7 +61,7 @@ impl GateAdvisor {
                 result.gate,
                 result.failure_text()
             ))],
-            tools: Vec::new(),
+            tools: Vec::new().into(),
             max_tokens: 800,
             correlation: Some(format!("{ADVISOR_NAME}/{service}/{}", result.gate)),
         };

@@ -78,6 +78,7 @@ pub fn resolve(state: &State, inbound: &Inbound) -> Option<Reply> {
 
 /// Answers one model request.
 pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response {
+    let arrived = std::time::Instant::now();
     let format = call.format;
     let json = match parse_body(format, &body) {
         Ok(v) => v,
@@ -107,7 +108,9 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
     });
 
     if !reply.latency.is_zero() {
-        tokio::time::sleep(reply.latency).await;
+        // Counted from the request's arrival (its body read), kept to a
+        // fraction of a millisecond (see `timer`).
+        super::timer::sleep_until(arrived + reply.latency).await;
     }
     let mut damage = None;
     match fault.map(faults::effect) {

@@ -33,6 +33,7 @@ mod select;
 mod server;
 mod sse;
 mod state;
+mod timer;
 pub mod wire;
 
 #[cfg(test)]

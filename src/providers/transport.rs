@@ -60,13 +60,18 @@ impl Transport {
                 message: format!("base URL {:?} is not http(s)", config.base_url),
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ProviderError::InvalidRequest {
-                status: None,
-                message: format!("cannot build the HTTP client: {}", sse::error_chain(&e)),
-            })?;
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(30));
+        if url.scheme() == "http" {
+            // A plain-http base URL (a local server such as `mock-provider`)
+            // never needs TLS: skip loading the system's root certificates,
+            // 10-15 ms of reading and parsing every file in /etc/ssl/certs at
+            // the start of each run. A redirect to https is then refused.
+            builder = builder.tls_certs_only([]);
+        }
+        let http = builder.build().map_err(|e| ProviderError::InvalidRequest {
+            status: None,
+            message: format!("cannot build the HTTP client: {}", sse::error_chain(&e)),
+        })?;
         Ok(Self { http, config })
     }
 
@@ -103,11 +108,11 @@ impl Transport {
 
     /// POSTs `body` to `url` with `headers`, streaming, retrying and
     /// decoding with fresh `decoder()`s, until success or a final error.
-    pub(crate) async fn stream<D: Decoder>(
+    pub(crate) async fn stream<D: Decoder, B: serde::Serialize + Sync>(
         &self,
         url: &str,
         headers: &HeaderMap,
-        body: &serde_json::Value,
+        body: &B,
         decoder: impl Fn() -> D + Send + Sync,
         on_text: &OnText<'_>,
     ) -> Result<ChatResponse, ProviderError> {
@@ -130,11 +135,11 @@ impl Transport {
         .map_err(|e| e.redacted(secret))
     }
 
-    async fn attempt<D: Decoder>(
+    async fn attempt<D: Decoder, B: serde::Serialize + Sync>(
         &self,
         url: &str,
         headers: &HeaderMap,
-        body: &serde_json::Value,
+        body: &B,
         mut decoder: D,
         on_text: &OnText<'_>,
     ) -> Result<ChatResponse, ProviderError> {

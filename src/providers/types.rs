@@ -110,8 +110,9 @@ pub struct ChatRequest {
     pub system: String,
     /// The conversation so far.
     pub messages: Vec<Message>,
-    /// Tools the model may call (empty: none).
-    pub tools: Vec<ToolSpec>,
+    /// Tools the model may call (empty: none); shared, since every turn of
+    /// every agent offers the same ones.
+    pub tools: std::sync::Arc<[ToolSpec]>,
     /// Most tokens to generate.
     pub max_tokens: u32,
     /// A key naming this request among others (`<agentId>/<turn>`), used to

@@ -134,9 +134,33 @@ pub async fn is_ancestor(dir: &Path, ancestor: &str, descendant: &str) -> Result
 }
 
 /// The top folder of the repository holding `dir`, or `None` when it is not in one.
+///
+/// When neither `dir` nor any folder above it has a `.git` entry (and the
+/// environment sets no `GIT_DIR` or `GIT_WORK_TREE`), git could not find a
+/// repository either, so the answer is `None` without starting git (a few
+/// milliseconds at the start of every run outside a repository). Otherwise
+/// `git rev-parse --show-toplevel` decides, with all of git's own rules.
 pub async fn toplevel(dir: &Path) -> Result<Option<PathBuf>, GitError> {
+    if !may_be_in_repository(dir) {
+        return Ok(None);
+    }
     let out = output(dir, ["rev-parse", "--show-toplevel"]).await?;
     Ok(out.ok().then(|| PathBuf::from(out.trimmed())))
+}
+
+/// Whether git might find a repository from `dir`: a `.git` entry (folder or
+/// file) in `dir` or above it, or `GIT_DIR`/`GIT_WORK_TREE` set. `true` when in doubt.
+fn may_be_in_repository(dir: &Path) -> bool {
+    if std::env::var_os("GIT_DIR").is_some() || std::env::var_os("GIT_WORK_TREE").is_some() {
+        return true;
+    }
+    // Physical folders, as git walks them (a symlink may lead into a repository).
+    let Ok(physical) = std::fs::canonicalize(dir) else {
+        return true;
+    };
+    physical
+        .ancestors()
+        .any(|folder| std::fs::symlink_metadata(folder.join(".git")).is_ok())
 }
 
 #[cfg(test)]
@@ -151,5 +175,26 @@ mod tests {
         assert!(text.contains("git rev-parse HEAD"), "{text}");
         assert!(text.contains("not a git repository"), "{text}");
         assert_eq!(toplevel(dir.path()).await.unwrap(), None);
+        assert!(!may_be_in_repository(dir.path()));
+    }
+
+    #[tokio::test]
+    async fn a_folder_reached_through_a_symlink_is_found_in_its_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join("sub/deeper")).unwrap();
+        run(&repo, ["init", "--quiet"]).await.unwrap();
+        let outside = dir.path().join("elsewhere");
+        std::fs::create_dir(&outside).unwrap();
+        let link = outside.join("link");
+        std::os::unix::fs::symlink(repo.join("sub"), &link).unwrap();
+        assert!(may_be_in_repository(&link.join("deeper")));
+        let top = toplevel(&link.join("deeper")).await.unwrap().unwrap();
+        assert_eq!(
+            std::fs::canonicalize(top).unwrap(),
+            std::fs::canonicalize(&repo).unwrap()
+        );
+        assert!(!may_be_in_repository(&outside));
+        assert_eq!(toplevel(&outside).await.unwrap(), None);
     }
 }

@@ -12,7 +12,7 @@ fn request(key: &str) -> ChatRequest {
         model: "gemini-2.5-pro".into(),
         system: String::new(),
         messages: vec![Message::user_text(format!("work of {key}"))],
-        tools: Vec::new(),
+        tools: Vec::new().into(),
         max_tokens: 100,
         correlation: Some(key.into()),
     }

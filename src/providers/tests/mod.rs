@@ -79,7 +79,7 @@ pub fn simple_request(model: &str) -> ChatRequest {
         model: model.into(),
         system: "You are terse.".into(),
         messages: vec![Message::user_text("Say hello")],
-        tools: vec![],
+        tools: Vec::new().into(),
         correlation: None,
         max_tokens: 256,
     }
@@ -144,7 +144,7 @@ pub fn tool_round_trip(model: &str) -> ChatRequest {
                 ],
             },
         ],
-        tools: tools(),
+        tools: tools().into(),
         correlation: None,
         max_tokens: 1024,
     }
