@@ -70,7 +70,10 @@ pub enum JournalError {
 }
 
 /// The schema migrations, in order; a file's `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_events.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_events.sql"),
+    include_str!("../../migrations/sqlite/0002_events_lean.sql"),
+];
 
 /// Applies the migrations numbered after `version` (1-based, in order), each
 /// in its own transaction that also sets SQLite's `user_version` to its
@@ -424,6 +427,67 @@ mod tests {
             "a taken sequence number is refused"
         );
         assert_eq!(journal.replay().await.unwrap().last_seq, 4);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_journal_is_migrated_with_its_events_and_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        {
+            // A journal as the first schema wrote it.
+            let options = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .unwrap();
+            apply_migrations(&pool, &MIGRATIONS[..1], 0).await.unwrap();
+            sqlx::query(
+                "INSERT INTO events (at_ms, kind, agent, body) VALUES (1, 'AgentStarted', 'A', ?)",
+            )
+            .bind(
+                serde_json::json!({"type": "AgentStarted", "agent": "A", "attempt": 1}).to_string(),
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let journal = Journal::open(&path).await.unwrap();
+        let schema: Vec<String> =
+            sqlx::query("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")
+                .fetch_all(&journal.pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| row.get(0))
+                .collect();
+        assert!(
+            schema
+                .iter()
+                .all(|sql| !sql.contains("AUTOINCREMENT") && !sql.contains("INDEX")),
+            "{schema:?}"
+        );
+        let version: i64 = sqlx::query("PRAGMA user_version")
+            .fetch_one(&journal.pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let appended = journal
+            .append(&[Event::AgentStarted {
+                agent: "B".into(),
+                attempt: 1,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(appended[0].seq, 2);
+        let state = journal.replay().await.unwrap();
+        assert_eq!(state.agents["A"].phase, AgentPhase::Running);
+        assert_eq!(state.last_seq, 2);
     }
 
     #[tokio::test]
