@@ -391,7 +391,7 @@ async fn run_loop(
     .await;
     let transcript = lock(&shared).log.take();
     if let Some(transcript) = transcript {
-        transcript.close().await;
+        transcript.close();
     }
     result
 }

@@ -5,9 +5,14 @@
 //! a busy ext4 disk) that must not sit between an agent's start and its first
 //! model request, and streamed text arrives in many small pieces from
 //! callbacks that cannot wait. So writes are queued to a single writer thread
-//! that creates, appends and closes the files in order. [`Transcript::close`]
-//! returns once everything written to that transcript is in its file, so an
-//! attempt's log is complete when the attempt ends.
+//! that creates, appends and closes the files in order. Closing a transcript
+//! queues its close and returns: an attempt never waits for the disk (on a
+//! busy ext4 disk, allocating the inodes of a thousand new folders and logs
+//! took longer than the agents' turns). [`flush_all`] waits until everything
+//! queued so far is in the files; the engine calls it before a run ends, so
+//! every log is complete when the run is. Within a run a log may lag its
+//! attempt by the queue; a later attempt of the same agent appends after it,
+//! since the thread handles operations in order.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,12 +35,16 @@ enum Op {
     },
     Close {
         id: u64,
+    },
+    /// Confirms that every earlier operation is done (see [`flush_all`]).
+    Flush {
         done: oneshot::Sender<()>,
     },
 }
 
+static WRITER: OnceLock<Option<Mutex<mpsc::Sender<Op>>>> = OnceLock::new();
+
 fn writer() -> Option<&'static Mutex<mpsc::Sender<Op>>> {
-    static WRITER: OnceLock<Option<Mutex<mpsc::Sender<Op>>>> = OnceLock::new();
     WRITER
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel::<Op>();
@@ -97,9 +106,14 @@ fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>, dirty: &mut 
                 }
             }
         }
-        Op::Close { id, done } => {
+        Op::Close { id } => {
             if let Some(mut slot) = files.remove(&id) {
                 flush(&mut slot);
+            }
+        }
+        Op::Flush { done } => {
+            for slot in files.values_mut() {
+                flush(slot);
             }
             let _ = done.send(());
         }
@@ -142,21 +156,36 @@ impl Transcript {
         });
     }
 
-    /// Closes the transcript once everything written before is in the file.
-    pub async fn close(mut self) {
-        let (done, closed) = oneshot::channel();
-        send(Op::Close { id: self.id, done });
+    /// Queues the transcript's close, after everything written before.
+    pub fn close(mut self) {
+        send(Op::Close { id: self.id });
         self.closed = true;
-        let _ = closed.await;
     }
 }
 
 impl Drop for Transcript {
     fn drop(&mut self) {
         if !self.closed {
-            let (done, _) = oneshot::channel();
-            send(Op::Close { id: self.id, done });
+            send(Op::Close { id: self.id });
         }
+    }
+}
+
+/// Waits until every transcript operation queued so far is done: the files
+/// hold everything written to them. Returns at once when no transcript was
+/// ever opened in this process.
+pub async fn flush_all() {
+    let Some(Some(writer)) = WRITER.get() else {
+        return;
+    };
+    let (done, flushed) = oneshot::channel();
+    let sent = writer
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(Op::Flush { done })
+        .is_ok();
+    if sent {
+        let _ = flushed.await;
     }
 }
 
@@ -181,7 +210,8 @@ mod tests {
         for i in 0..100 {
             transcript.write(&format!("{i}\n"));
         }
-        transcript.close().await;
+        transcript.close();
+        flush_all().await;
         let text = std::fs::read_to_string(&path).unwrap();
         let expected: String = std::iter::once("==> header <==\n".to_string())
             .chain((0..100).map(|i| format!("{i}\n")))
@@ -195,7 +225,8 @@ mod tests {
         std::fs::write(dir.path().join("agents"), "a file in the way").unwrap();
         let transcript = Transcript::open(dir.path().join("agents/A/output.log"), String::new());
         transcript.write("lost");
-        transcript.close().await;
+        transcript.close();
+        flush_all().await;
         assert!(!dir.path().join("agents/A").exists());
     }
 }

@@ -932,12 +932,13 @@ impl Engine {
             .at_end
             .take()
             .map(|at_end| tokio::spawn((at_end.0)(&self.state, &self.plan)));
-        self.write_status(true)?;
-        self.write_reports()?;
+        self.write_final_files()?;
         for reporter in &mut self.reporters {
             reporter.finish(&self.state, &self.plan);
         }
         self.writer = None;
+        // Agents' logs are written in the background (see `drivers::transcript`).
+        crate::drivers::transcript::flush_all().await;
         self.journal.close().await;
         if let Some(at_end) = at_end {
             let _ = at_end.await;
@@ -1002,35 +1003,67 @@ impl Engine {
         events
     }
 
+    /// The run's last `status.json`, `report.json`, `report.md` (and
+    /// `gates.junit.xml`), written side by side: each waits for its own
+    /// `fsync`s, which on a disk take longer than writing the bytes.
+    fn write_final_files(&mut self) -> Result<(), EngineError> {
+        self.status_dirty = false;
+        let status_path = self.options.run_dir.join("status.json");
+        let (state, plan) = (&self.state, &self.plan);
+        let (status, reports) = std::thread::scope(|scope| {
+            let status = scope.spawn(|| {
+                crate::report::status::write_atomically_with(&status_path, |out| {
+                    crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
+                })
+            });
+            let reports = self.write_reports();
+            (status.join(), reports)
+        });
+        match status {
+            Ok(written) => written.map_err(|source| EngineError::Io {
+                path: status_path,
+                source,
+            })?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        reports
+    }
+
     fn write_reports(&self) -> Result<(), EngineError> {
         let report =
             crate::report::summary::run_report_for(&self.state, Some(&self.plan), now_ms());
         let io = |path: PathBuf| move |source| EngineError::Io { path, source };
         // report.json goes straight to its file: a large run's is megabytes.
-        let path = self.options.run_dir.join("report.json");
-        crate::report::status::write_atomically_with(&path, |out| {
-            crate::report::summary::write_report_json(&report, out)
+        let json_path = self.options.run_dir.join("report.json");
+        std::thread::scope(|scope| {
+            let json = scope.spawn(|| {
+                crate::report::status::write_atomically_with(&json_path, |out| {
+                    crate::report::summary::write_report_json(&report, out)
+                })
+            });
+            let path = self.options.run_dir.join("report.md");
+            let markdown = crate::report::summary::report_markdown(&report);
+            crate::report::status::write_atomically(&path, markdown.as_bytes())
+                .map_err(io(path.clone()))?;
+            if !self.state.gate_runs.is_empty() {
+                let results: Vec<(String, crate::gates::GateResult)> = self
+                    .state
+                    .gate_runs
+                    .iter()
+                    .map(|run| (run.service.clone(), run.result.clone()))
+                    .collect();
+                let path = self.options.run_dir.join("gates.junit.xml");
+                crate::report::status::write_atomically(
+                    &path,
+                    crate::gates::junit_xml(&results).as_bytes(),
+                )
+                .map_err(io(path.clone()))?;
+            }
+            match json.join() {
+                Ok(written) => written.map_err(io(json_path.clone())),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         })
-        .map_err(io(path.clone()))?;
-        let path = self.options.run_dir.join("report.md");
-        let markdown = crate::report::summary::report_markdown(&report);
-        crate::report::status::write_atomically(&path, markdown.as_bytes())
-            .map_err(io(path.clone()))?;
-        if !self.state.gate_runs.is_empty() {
-            let results: Vec<(String, crate::gates::GateResult)> = self
-                .state
-                .gate_runs
-                .iter()
-                .map(|run| (run.service.clone(), run.result.clone()))
-                .collect();
-            let path = self.options.run_dir.join("gates.junit.xml");
-            crate::report::status::write_atomically(
-                &path,
-                crate::gates::junit_xml(&results).as_bytes(),
-            )
-            .map_err(io(path.clone()))?;
-        }
-        Ok(())
     }
 }
 

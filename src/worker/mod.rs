@@ -184,6 +184,7 @@ pub async fn serve(
         count(&mut summary, accepted);
     }
     heartbeat.abort();
+    crate::drivers::transcript::flush_all().await;
     Ok(summary)
 }
 
