@@ -932,14 +932,22 @@ impl Engine {
             .at_end
             .take()
             .map(|at_end| tokio::spawn((at_end.0)(&self.state, &self.plan)));
-        self.write_final_files()?;
+        // Nothing is journaled after `RunFinished`: the journal closes (a
+        // checkpoint of its WAL) while the final files are written, after
+        // the agents' logs, which are written in the background (see
+        // `drivers::transcript`), are complete.
+        self.writer = None;
+        let journal = self.journal.clone();
+        let closing = tokio::spawn(async move {
+            crate::drivers::transcript::flush_all().await;
+            journal.close().await;
+        });
+        let written = self.write_final_files();
+        let _ = closing.await;
+        written?;
         for reporter in &mut self.reporters {
             reporter.finish(&self.state, &self.plan);
         }
-        self.writer = None;
-        // Agents' logs are written in the background (see `drivers::transcript`).
-        crate::drivers::transcript::flush_all().await;
-        self.journal.close().await;
         if let Some(at_end) = at_end {
             let _ = at_end.await;
         }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::faults::{self, Effect};
 use super::reply::Reply;
@@ -64,6 +65,28 @@ pub fn no_agent_message(state: &State) -> String {
     )
 }
 
+/// A model request's JSON without its top-level `tools`: no answer depends
+/// on the tool list, and its schemas are most of a request's bytes (parsing
+/// them into a tree for every request was a quarter of the server's CPU).
+/// The list is still checked to be valid JSON; the recorded body keeps it.
+pub fn parse_request(format: WireFormat, body: &Bytes) -> Result<Value, Box<Response>> {
+    match serde_json::from_slice::<std::collections::BTreeMap<String, &RawValue>>(body) {
+        Ok(fields) => fields
+            .into_iter()
+            .filter(|(name, _)| name != "tools")
+            .map(|(name, raw)| {
+                serde_json::from_str::<Value>(raw.get())
+                    .map(|value| (name, value))
+                    .map_err(|_| ())
+            })
+            .collect::<Result<serde_json::Map<String, Value>, ()>>()
+            .map(Value::Object)
+            .or_else(|()| parse_body(format, body)),
+        // Not an object (or not JSON): the full parse reports it as before.
+        Err(_) => parse_body(format, body),
+    }
+}
+
 /// Resolves the reply of a parsed request, or `None` when no agent matches.
 pub fn resolve(state: &State, inbound: &Inbound) -> Option<Reply> {
     let agent = match_agent(&state.script, &inbound.text)?;
@@ -80,7 +103,7 @@ pub fn resolve(state: &State, inbound: &Inbound) -> Option<Reply> {
 pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response {
     let arrived = std::time::Instant::now();
     let format = call.format;
-    let json = match parse_body(format, &body) {
+    let json = match parse_request(format, &body) {
         Ok(v) => v,
         Err(response) => {
             state.record(record_of(&call, Value::Null, &Inbound::default(), None));
@@ -93,7 +116,7 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
         inbound.model = url.model.clone();
     }
     let Some(mut reply) = resolve(&state, &inbound) else {
-        state.record(record_of(&call, json, &inbound, None));
+        state.record_raw(record_of(&call, Value::Null, &inbound, None), body);
         return faults::error_response(
             format,
             ErrorKind::BadRequest,
@@ -102,10 +125,13 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
         );
     };
     let fault = state.take_fault(&reply);
-    state.record(RecordedRequest {
-        fault,
-        ..record_of(&call, json, &inbound, Some(&reply))
-    });
+    state.record_raw(
+        RecordedRequest {
+            fault,
+            ..record_of(&call, Value::Null, &inbound, Some(&reply))
+        },
+        body,
+    );
 
     if !reply.latency.is_zero() {
         // Counted from the request's arrival (its body read), kept to a

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
@@ -75,7 +76,8 @@ pub struct State {
     /// The script being played.
     pub script: Script,
     faults: Mutex<HashMap<(String, usize), u32>>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    /// Each request, with its raw body when that is parsed on demand.
+    requests: Mutex<Vec<(RecordedRequest, Option<Bytes>)>>,
     batches: Mutex<HashMap<String, Batch>>,
     next_batch: AtomicU64,
 }
@@ -111,15 +113,34 @@ impl State {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(request);
+            .push((request, None));
+    }
+
+    /// Stores a request whose body is kept as received and parsed only when
+    /// [`Self::requests`] is asked for it (most requests are never looked at).
+    pub fn record_raw(&self, request: RecordedRequest, body: Bytes) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((request, Some(body)));
     }
 
     /// The requests so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.requests
+        let stored = self
+            .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        stored
+            .into_iter()
+            .map(|(mut request, raw)| {
+                if let Some(raw) = raw {
+                    request.body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+                }
+                request
+            })
+            .collect()
     }
 
     /// Stores a new batch under a fresh name and returns it.

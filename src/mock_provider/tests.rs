@@ -405,3 +405,34 @@ async fn server_records_requests_without_secrets() {
     assert_eq!(recorded[1].format, WireFormat::Gemini);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_tool_list_is_skipped_for_answering_but_kept_in_the_record() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let server = MockServer::start(sample(), addr).await.expect("start");
+    let tools =
+        json!([{"name": "read_file", "description": "Reads", "input_schema": {"type": "object"}}]);
+    let request = json!({"model": "claude", "max_tokens": 10, "tools": tools,
+                         "messages": [{"role": "user", "content": "you are AUTH"}]});
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/messages", server.base_url()))
+        .json(&request)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let recorded = server.requests();
+    assert_eq!(recorded[0].agent.as_deref(), Some("AUTH"));
+    assert_eq!(recorded[0].body, request);
+
+    let parsed = super::handler::parse_request(WireFormat::Anthropic, &request.to_string().into())
+        .expect("parsed");
+    assert_eq!(parsed.get("tools"), None);
+    assert_eq!(parsed["messages"], request["messages"]);
+    for bad in ["{\"tools\": [1,", "[1, 2]", "not json"] {
+        let full = super::handler::parse_body(WireFormat::Anthropic, &bad.to_string().into());
+        let partial = super::handler::parse_request(WireFormat::Anthropic, &bad.to_string().into());
+        assert_eq!(full.is_ok(), partial.is_ok(), "{bad}");
+    }
+    server.shutdown().await;
+}
