@@ -28,7 +28,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::drivers::{AgentOutput, AgentTask, Driver, DriverResult};
-
 use crate::journal::{
     AgentOutcome, AgentPhase, Event, Journal, JournalError, PhaseScope, RunOutcome, RunState,
 };
