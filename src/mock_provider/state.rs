@@ -1,7 +1,7 @@
 //! The server's shared state: the script, how often each faulty turn has
 //! failed, the recorded requests and the Gemini batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -70,14 +70,19 @@ pub struct Batch {
     pub responses: Vec<Value>,
 }
 
+/// Most requests a server keeps for inspection (the newest): a server that
+/// runs for a long time does not grow without bound.
+pub const MAX_RECORDED: usize = 10_000;
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct State {
     /// The script being played.
     pub script: Script,
     faults: Mutex<HashMap<(String, usize), u32>>,
-    /// Each request, with its raw body when that is parsed on demand.
-    requests: Mutex<Vec<(RecordedRequest, Option<Bytes>)>>,
+    /// Each request (the last [`MAX_RECORDED`]), with its raw body when that
+    /// is parsed on demand.
+    requests: Mutex<VecDeque<(RecordedRequest, Option<Bytes>)>>,
     batches: Mutex<HashMap<String, Batch>>,
     next_batch: AtomicU64,
 }
@@ -110,22 +115,25 @@ impl State {
 
     /// Stores a request.
     pub fn record(&self, request: RecordedRequest) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((request, None));
+        self.keep((request, None));
     }
 
     /// Stores a request whose body is kept as received and parsed only when
     /// [`Self::requests`] is asked for it (most requests are never looked at).
     pub fn record_raw(&self, request: RecordedRequest, body: Bytes) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((request, Some(body)));
+        self.keep((request, Some(body)));
     }
 
-    /// The requests so far, oldest first.
+    /// Keeps a request, forgetting the oldest beyond [`MAX_RECORDED`].
+    fn keep(&self, entry: (RecordedRequest, Option<Bytes>)) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if requests.len() >= MAX_RECORDED {
+            requests.pop_front();
+        }
+        requests.push_back(entry);
+    }
+
+    /// The requests so far (the last [`MAX_RECORDED`]), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         let stored = self
             .requests

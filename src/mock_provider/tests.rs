@@ -436,3 +436,30 @@ async fn the_tool_list_is_skipped_for_answering_but_kept_in_the_record() {
     }
     server.shutdown().await;
 }
+
+#[test]
+fn only_the_newest_requests_are_kept() {
+    use super::state::{MAX_RECORDED, RecordedRequest, State};
+    let state = State::new(sample());
+    for i in 0..MAX_RECORDED + 5 {
+        state.record(RecordedRequest {
+            method: "POST".into(),
+            path: format!("/{i}"),
+            query: None,
+            format: WireFormat::Anthropic,
+            headers: Vec::new(),
+            body: Value::Null,
+            agent: None,
+            turn: None,
+            fault: None,
+            stream: false,
+        });
+    }
+    let kept = state.requests();
+    assert_eq!(kept.len(), MAX_RECORDED);
+    assert_eq!(kept[0].path, "/5");
+    assert_eq!(
+        kept[MAX_RECORDED - 1].path,
+        format!("/{}", MAX_RECORDED + 4)
+    );
+}
