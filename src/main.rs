@@ -96,7 +96,34 @@ fn huge_page_mappings(smaps: &str) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::huge_page_mappings;
+    use super::{MI_OPTION_ALLOW_THP, MI_OPTION_PURGE_DELAY, huge_page_mappings};
+
+    unsafe extern "C" {
+        /// mimalloc's `mi_option_get`.
+        fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+    }
+
+    /// The option numbers are positions in mimalloc's enum: if another
+    /// mimalloc version moved them, their defaults would not match.
+    #[test]
+    fn the_option_numbers_name_the_options_meant() {
+        assert!(
+            std::env::vars().all(|(name, _)| !name.starts_with("MIMALLOC_")),
+            "run without MIMALLOC_* variables: they change the defaults checked here"
+        );
+        // SAFETY: reading an option of the linked mimalloc.
+        let (purge_delay, allow_thp) = unsafe {
+            (
+                mi_option_get(MI_OPTION_PURGE_DELAY),
+                mi_option_get(MI_OPTION_ALLOW_THP),
+            )
+        };
+        assert_eq!(purge_delay, 1000, "mimalloc v3's default purge delay (ms)");
+        assert_eq!(
+            allow_thp, 1,
+            "mimalloc v3 allows transparent huge pages by default"
+        );
+    }
 
     #[test]
     fn only_mappings_flagged_hg_are_found() {
