@@ -347,7 +347,8 @@ pub(crate) fn resolve_on_path(
 ) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     type Found = std::collections::HashMap<(std::ffi::OsString, std::ffi::OsString), PathBuf>;
-    static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
+    static FOUND: std::sync::LazyLock<std::sync::Mutex<Found>> =
+        std::sync::LazyLock::new(Default::default);
     if program.is_empty() || program.as_bytes().contains(&b'/') {
         return None;
     }
@@ -359,8 +360,8 @@ pub(crate) fn resolve_on_path(
     let remembered = FOUND
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .as_ref()
-        .and_then(|found| found.get(&key).cloned());
+        .get(&key)
+        .cloned();
     if let Some(found) = remembered.filter(|found| is_executable_file(found)) {
         return Some(found);
     }
@@ -368,7 +369,6 @@ pub(crate) fn resolve_on_path(
     FOUND
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get_or_insert_with(Default::default)
         .insert(key, found.clone());
     Some(found)
 }

@@ -63,22 +63,19 @@ fn writer() -> Option<&'static Mutex<mpsc::Sender<Op>>> {
 /// was most of this thread's time.
 fn write_all(rx: &mpsc::Receiver<Op>) {
     let mut files: HashMap<u64, Option<BufWriter<File>>> = HashMap::new();
-    let mut dirty: Vec<u64> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(op) = next {
-            apply(op, &mut files, &mut dirty);
+            apply(op, &mut files);
             next = rx.try_recv().ok();
         }
-        for id in dirty.drain(..) {
-            if let Some(slot) = files.get_mut(&id) {
-                flush(slot);
-            }
-        }
+        // Only open transcripts (at most one per running agent); flushing
+        // an empty buffer writes nothing.
+        files.values_mut().for_each(flush);
     }
 }
 
-fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>, dirty: &mut Vec<u64>) {
+fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>) {
     match op {
         Op::Open { id, path, header } => {
             let file = path.parent().and_then(|dir| {
@@ -93,17 +90,13 @@ fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>, dirty: &mut 
                 Some(file)
             });
             files.insert(id, file);
-            dirty.push(id);
         }
         Op::Write { id, text } => {
             if let Some(slot) = files.get_mut(&id)
                 && let Some(file) = slot
+                && file.write_all(text.as_bytes()).is_err()
             {
-                if file.write_all(text.as_bytes()).is_err() {
-                    *slot = None;
-                } else {
-                    dirty.push(id);
-                }
+                *slot = None;
             }
         }
         Op::Close { id } => {
@@ -112,9 +105,7 @@ fn apply(op: Op, files: &mut HashMap<u64, Option<BufWriter<File>>>, dirty: &mut 
             }
         }
         Op::Flush { done } => {
-            for slot in files.values_mut() {
-                flush(slot);
-            }
+            files.values_mut().for_each(flush);
             let _ = done.send(());
         }
     }

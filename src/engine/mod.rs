@@ -231,6 +231,15 @@ async fn open_journal(options: &mut RunOptions) -> Result<Journal, EngineError> 
     }
 }
 
+/// Writes the run's `status.json` from `state`, atomically.
+fn write_status_file(run_dir: &Path, state: &RunState, plan: &Plan) -> Result<(), EngineError> {
+    let path = run_dir.join("status.json");
+    let written = crate::report::status::write_atomically_with(&path, |out| {
+        crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
+    });
+    written.map_err(|source| EngineError::Io { path, source })
+}
+
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
     run_dir.join("agents").join(agent)
 }
@@ -533,12 +542,7 @@ impl Engine {
             return Ok(());
         }
         self.status_dirty = false;
-        let path = self.options.run_dir.join("status.json");
-        let (state, plan) = (&self.state, &self.plan);
-        let written = crate::report::status::write_atomically_with(&path, |out| {
-            crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
-        });
-        written.map_err(|source| EngineError::Io { path, source })
+        write_status_file(&self.options.run_dir, &self.state, &self.plan)
     }
 
     fn timeout_for(&self, id: &str) -> Option<Duration> {
@@ -1015,22 +1019,14 @@ impl Engine {
     /// `fsync`s, which on a disk take longer than writing the bytes.
     fn write_final_files(&mut self) -> Result<(), EngineError> {
         self.status_dirty = false;
-        let status_path = self.options.run_dir.join("status.json");
-        let (state, plan) = (&self.state, &self.plan);
+        let (run_dir, state, plan) = (&self.options.run_dir, &self.state, &self.plan);
         let (status, reports) = std::thread::scope(|scope| {
-            let status = scope.spawn(|| {
-                crate::report::status::write_atomically_with(&status_path, |out| {
-                    crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
-                })
-            });
+            let status = scope.spawn(|| write_status_file(run_dir, state, plan));
             let reports = self.write_reports();
             (status.join(), reports)
         });
         match status {
-            Ok(written) => written.map_err(|source| EngineError::Io {
-                path: status_path,
-                source,
-            })?,
+            Ok(written) => written?,
             Err(panic) => std::panic::resume_unwind(panic),
         }
         reports

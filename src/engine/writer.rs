@@ -16,10 +16,10 @@
 //! So every event is in the journal file before it takes effect (an agent
 //! process never starts before its `AgentStarted` is written, and a killed
 //! orchestrator loses nothing it acted on), and on disk at most one sync
-//! (and [`SYNC_INTERVAL`]) later. The disk's latency (milliseconds per fsync here) overlaps with
-//! running agents instead of sitting between an agent's end and the next
-//! agent's start. A power loss can cost the last sync's worth of events, as
-//! a suffix: an agent that completed in that window runs again on resume,
+//! (and [`SYNC_INTERVAL`]) later. The disk's latency (milliseconds per
+//! fsync here) overlaps with running agents instead of sitting between an
+//! agent's end and the next agent's start. A power loss can cost the events
+//! of that window, as a suffix: an agent that completed in that window runs again on resume,
 //! and one that started in it restarts with the same attempt number.
 
 use std::sync::Arc;

@@ -74,14 +74,9 @@ pub fn parse_request(format: WireFormat, body: &Bytes) -> Result<Value, Box<Resp
         Ok(fields) => fields
             .into_iter()
             .filter(|(name, _)| name != "tools")
-            .map(|(name, raw)| {
-                serde_json::from_str::<Value>(raw.get())
-                    .map(|value| (name, value))
-                    .map_err(|_| ())
-            })
-            .collect::<Result<serde_json::Map<String, Value>, ()>>()
-            .map(Value::Object)
-            .or_else(|()| parse_body(format, body)),
+            .map(|(name, raw)| Some((name, serde_json::from_str::<Value>(raw.get()).ok()?)))
+            .collect::<Option<serde_json::Map<String, Value>>>()
+            .map_or_else(|| parse_body(format, body), |map| Ok(Value::Object(map))),
         // Not an object (or not JSON): the full parse reports it as before.
         Err(_) => parse_body(format, body),
     }

@@ -1,6 +1,7 @@
 //! The Anthropic Messages API (`POST {base}/v1/messages`, streaming).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use eventsource_stream::Event;
 use futures::FutureExt;
@@ -8,8 +9,6 @@ use futures::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 use serde_json::value::RawValue;
 
