@@ -89,8 +89,42 @@ enum Step {
 }
 
 /// The steps writing `frames` with `chunk_delay` before content frames,
-/// damaged by `fault`.
+/// damaged by `fault`. Frames with no pause between them go out as one body
+/// chunk, as a real server's buffered writer sends them: the bytes are the
+/// same, and the client reads them in one go instead of waking once per event
+/// (a scripted turn's events used to reach the client spread over a
+/// millisecond or more under load).
 fn plan(frames: &[Frame], chunk_delay: Duration, fault: Option<StreamFault>) -> VecDeque<Step> {
+    coalesce(frame_steps(frames, chunk_delay, fault))
+}
+
+/// Joins every run of consecutive [`Step::Send`]s into one.
+fn coalesce(steps: VecDeque<Step>) -> VecDeque<Step> {
+    let mut joined = VecDeque::with_capacity(steps.len());
+    let mut pending: Vec<u8> = Vec::new();
+    for step in steps {
+        match step {
+            Step::Send(bytes) => pending.extend_from_slice(&bytes),
+            other => {
+                if !pending.is_empty() {
+                    joined.push_back(Step::Send(Bytes::from(std::mem::take(&mut pending))));
+                }
+                joined.push_back(other);
+            }
+        }
+    }
+    if !pending.is_empty() {
+        joined.push_back(Step::Send(Bytes::from(pending)));
+    }
+    joined
+}
+
+/// One step per frame (and per pause), before [`coalesce`].
+fn frame_steps(
+    frames: &[Frame],
+    chunk_delay: Duration,
+    fault: Option<StreamFault>,
+) -> VecDeque<Step> {
     let mut steps = VecDeque::new();
     let wait = |steps: &mut VecDeque<Step>, frame: &Frame| {
         if frame.delta && !chunk_delay.is_zero() {
@@ -184,4 +218,59 @@ pub fn payloads(frames: &[Frame]) -> Vec<Value> {
             Payload::Done => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn frames() -> Vec<Frame> {
+        vec![
+            Frame::named("message_start", json!({"n": 1})),
+            Frame::named("content_block_delta", json!({"n": 2})).delta_chunk(),
+            Frame::named("content_block_delta", json!({"n": 3})).delta_chunk(),
+            Frame::named("message_stop", json!({"n": 4})),
+        ]
+    }
+
+    fn shape(steps: &VecDeque<Step>) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Wait(d) => format!("wait {}", d.as_millis()),
+                Step::Send(b) => format!(
+                    "send {}",
+                    String::from_utf8_lossy(b).matches("event: ").count()
+                ),
+                Step::Abort => "abort".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frames_without_pauses_go_out_as_one_chunk_with_the_same_bytes() {
+        let steps = plan(&frames(), Duration::ZERO, None);
+        assert_eq!(shape(&steps), ["send 4"]);
+        let Some(Step::Send(bytes)) = steps.front() else {
+            panic!("one send")
+        };
+        let expected: String = frames().iter().map(Frame::encode).collect();
+        assert_eq!(bytes.as_ref(), expected.as_bytes());
+    }
+
+    #[test]
+    fn a_chunk_delay_still_separates_content_frames() {
+        let steps = plan(&frames(), Duration::from_millis(7), None);
+        assert_eq!(
+            shape(&steps),
+            ["send 1", "wait 7", "send 1", "wait 7", "send 2"]
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_sends_its_half_then_pauses_and_aborts() {
+        let steps = plan(&frames(), Duration::ZERO, Some(StreamFault::Cut));
+        assert_eq!(shape(&steps), ["send 2", "wait 30", "abort"]);
+    }
 }
