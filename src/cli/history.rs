@@ -165,11 +165,14 @@ pub(super) fn recorder(end: RunEnd) -> Option<crate::engine::AtEnd> {
     let path = end.history.clone()?;
     let end = std::sync::Arc::new(end);
     Some(crate::engine::AtEnd(std::sync::Arc::new(
-        move |state: &crate::journal::RunState, plan: &Plan| {
+        move |state: &crate::journal::RunState,
+              plan: &Plan,
+              report: &crate::report::summary::RunReport| {
             let (predicted, basis) = end.predicted.clone();
             let plan_path = end.plan_path.as_ref().map(|p| p.display().to_string());
-            let (mut run, rows) = record::rows_of_state(
+            let (mut run, rows) = record::rows_of_report(
                 state,
+                report,
                 record::RunContext {
                     plan,
                     plan_path: plan_path.as_deref(),

@@ -487,7 +487,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         .dashboard
         .start_live(&args.engine.run_dir, &options.run_id, &options.run_dir)
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    runtime.block_on(async move {
+    let r = runtime.block_on(async move {
         let mut store = None;
         if let Some(url) = &store_url {
             let pg = super::store::connect(url).await?;
@@ -506,7 +506,13 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         options.at_end = super::history::recorder(end);
         let finished = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
         Ok(exit_code(finished.outcome))
-    })
+    });
+    // The run has ended: its journal is closed and its files and history are
+    // written. Idle pooled connections and blocking threads have nothing left
+    // to do; waiting for each to wind down took 4–7 ms of a 1,000-agent run.
+    runtime.shutdown_background();
+    drop(_dashboard);
+    r
 }
 
 /// The run's git workspaces: inside a git repository, one worktree per agent

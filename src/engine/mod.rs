@@ -33,6 +33,7 @@ use crate::journal::{
 };
 use crate::plan::{ConflictHandling, ExecutionMode, FailureStrategy, Plan};
 use crate::protocol::ProtocolEvent;
+use crate::report::summary::RunReport;
 pub use adaptive::DEFAULT_MAX_ADAPTATIONS;
 pub use gates::RiskTolerance;
 use progress::Reporter;
@@ -103,15 +104,16 @@ pub struct RunOptions {
     pub at_end: Option<AtEnd>,
 }
 
-/// Work started when a run has ended: given the final state and the plan
-/// followed, it returns the work to do, which runs on its own task while
-/// the engine writes its final reports and closes its journal; the run
-/// returns once both are done.
+/// Work started when a run has ended: given the final state, the plan
+/// followed and the run's report (the one written to `report.json`), it
+/// returns the work to do, which runs on its own task while the engine
+/// writes its final files and closes its journal; the run returns once both
+/// are done.
 #[derive(Clone)]
 pub struct AtEnd(pub Arc<AtEndFn>);
 
 /// The function behind [`AtEnd`].
-pub type AtEndFn = dyn Fn(&RunState, &Plan) -> BoxFuture<'static, ()> + Send + Sync;
+pub type AtEndFn = dyn Fn(&RunState, &Plan, &RunReport) -> BoxFuture<'static, ()> + Send + Sync;
 
 impl std::fmt::Debug for AtEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,6 +240,19 @@ fn write_status_file(run_dir: &Path, state: &RunState, plan: &Plan) -> Result<()
         crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
     });
     written.map_err(|source| EngineError::Io { path, source })
+}
+
+/// Runs blocking work from a task on a multi-thread runtime without holding
+/// up the tasks queued behind it on the same worker (`block_in_place` hands
+/// them to another thread); elsewhere (a current-thread runtime, tests) it
+/// simply runs `work`. A task spawned just before, such as the end of a run's
+/// journal close, otherwise waits in this worker's queue until `work` ends.
+fn off_the_workers<R>(work: impl FnOnce() -> R) -> R {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 fn agent_dir(run_dir: &Path, agent: &str) -> PathBuf {
@@ -930,29 +945,43 @@ impl Engine {
         if outcome != RunOutcome::Interrupted {
             self.record(vec![Event::RunFinished { outcome }]).await?;
         }
-        let at_end = self
-            .options
-            .at_end
-            .take()
-            .map(|at_end| tokio::spawn((at_end.0)(&self.state, &self.plan)));
-        // Nothing is journaled after `RunFinished`: the journal closes (a
-        // checkpoint of its WAL) while the final files are written, after
-        // the agents' logs, which are written in the background (see
-        // `drivers::transcript`), are complete.
+        // Nothing is journaled after `RunFinished`. Three things finish the
+        // run side by side: the journal closes (a checkpoint of its WAL) once
+        // the agents' logs, written in the background (see
+        // `drivers::transcript`), are complete; the final files are written;
+        // and the at-end work (the run history) is prepared and started.
         self.writer = None;
         let journal = self.journal.clone();
         let closing = tokio::spawn(async move {
             crate::drivers::transcript::flush_all().await;
             journal.close().await;
         });
-        let written = self.write_final_files();
+        self.status_dirty = false;
+        let at_end_work = self.options.at_end.take();
+        let runtime = tokio::runtime::Handle::current();
+        let (written, at_end) = off_the_workers(|| {
+            let report =
+                crate::report::summary::run_report_for(&self.state, Some(&self.plan), now_ms());
+            std::thread::scope(|scope| {
+                let at_end = at_end_work.map(|work| {
+                    let (state, plan, report) = (&self.state, &self.plan, &report);
+                    scope.spawn(move || runtime.spawn((work.0)(state, plan, report)))
+                });
+                let written = self.write_final_files(&report);
+                (written, at_end.map(std::thread::ScopedJoinHandle::join))
+            })
+        });
         let _ = closing.await;
         written?;
         for reporter in &mut self.reporters {
             reporter.finish(&self.state, &self.plan);
         }
-        if let Some(at_end) = at_end {
-            let _ = at_end.await;
+        match at_end {
+            Some(Ok(task)) => {
+                let _ = task.await;
+            }
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => {}
         }
         Ok(Finished {
             outcome,
@@ -1017,12 +1046,11 @@ impl Engine {
     /// The run's last `status.json`, `report.json`, `report.md` (and
     /// `gates.junit.xml`), written side by side: each waits for its own
     /// `fsync`s, which on a disk take longer than writing the bytes.
-    fn write_final_files(&mut self) -> Result<(), EngineError> {
-        self.status_dirty = false;
+    fn write_final_files(&self, report: &RunReport) -> Result<(), EngineError> {
         let (run_dir, state, plan) = (&self.options.run_dir, &self.state, &self.plan);
         let (status, reports) = std::thread::scope(|scope| {
             let status = scope.spawn(|| write_status_file(run_dir, state, plan));
-            let reports = self.write_reports();
+            let reports = self.write_reports(report);
             (status.join(), reports)
         });
         match status {
@@ -1032,20 +1060,18 @@ impl Engine {
         reports
     }
 
-    fn write_reports(&self) -> Result<(), EngineError> {
-        let report =
-            crate::report::summary::run_report_for(&self.state, Some(&self.plan), now_ms());
+    fn write_reports(&self, report: &RunReport) -> Result<(), EngineError> {
         let io = |path: PathBuf| move |source| EngineError::Io { path, source };
         // report.json goes straight to its file: a large run's is megabytes.
         let json_path = self.options.run_dir.join("report.json");
         std::thread::scope(|scope| {
             let json = scope.spawn(|| {
                 crate::report::status::write_atomically_with(&json_path, |out| {
-                    crate::report::summary::write_report_json(&report, out)
+                    crate::report::summary::write_report_json(report, out)
                 })
             });
             let path = self.options.run_dir.join("report.md");
-            let markdown = crate::report::summary::report_markdown(&report);
+            let markdown = crate::report::summary::report_markdown(report);
             crate::report::status::write_atomically(&path, markdown.as_bytes())
                 .map_err(io(path.clone()))?;
             if !self.state.gate_runs.is_empty() {

@@ -42,8 +42,19 @@ pub fn rows_of_state(
     context: RunContext<'_>,
     now_ms: i64,
 ) -> (RunRow, Vec<HistoryRow>) {
+    let report = crate::report::summary::run_report_for(state, Some(context.plan), now_ms);
+    rows_of_report(state, &report, context, now_ms)
+}
+
+/// [`rows_of_state`] with the run's report already built from that state
+/// (the engine builds it once for its report files and for the history).
+pub fn rows_of_report(
+    state: &RunState,
+    report: &crate::report::summary::RunReport,
+    context: RunContext<'_>,
+    now_ms: i64,
+) -> (RunRow, Vec<HistoryRow>) {
     let plan = context.plan;
-    let report = crate::report::summary::run_report_for(state, Some(plan), now_ms);
     let mut gates: HashMap<&str, (u32, u32)> = HashMap::new();
     for run in &state.gate_runs {
         let entry = gates.entry(run.service.as_str()).or_default();
