@@ -149,27 +149,52 @@ pub fn build(
                     driver
                 }
                 Err(why) => {
-                    refused.push(format!("{} ({why})", agent.agent_id));
+                    refused.push((agent.agent_id.clone(), why.to_string()));
                     continue;
                 }
             },
         };
         if kind == DriverKind::Shell && agent.command.is_none() {
-            refused.push(format!(
-                "{} (driver shell needs a `command`)",
-                agent.agent_id
-            ));
+            refused.push((agent.agent_id.clone(), SHELL_NEEDS_COMMAND.into()));
             continue;
         }
         set.assign(agent.agent_id.clone(), driver);
     }
     if !refused.is_empty() {
-        return Err(CliError::Usage(format!(
-            "these agents cannot run: {}",
-            refused.join(", ")
-        )));
+        return Err(CliError::Usage(cannot_run_message(&refused)));
     }
     Ok(Arc::new(set))
+}
+
+/// Why a `shell` agent without a command cannot run.
+pub(super) const SHELL_NEEDS_COMMAND: &str = "driver shell needs a `command`";
+
+/// Agents named per reason in [`cannot_run_message`]; the rest are counted.
+const NAMED_PER_REASON: usize = 5;
+
+/// The error for agents that cannot run, given as (agent, reason) in plan
+/// order: one clause per reason, in order of first appearance, naming its
+/// first few agents. A thousand agents refused for one reason (a bad base
+/// URL, a missing key) make one short line, not a thousand clauses.
+pub(super) fn cannot_run_message(refused: &[(String, String)]) -> String {
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (agent, why) in refused {
+        match reasons.iter_mut().find(|(reason, _)| *reason == why) {
+            Some((_, agents)) => agents.push(agent),
+            None => reasons.push((why, vec![agent])),
+        }
+    }
+    let clauses: Vec<String> = reasons
+        .iter()
+        .map(|(why, agents)| {
+            let named = agents[..agents.len().min(NAMED_PER_REASON)].join(", ");
+            match agents.len().saturating_sub(NAMED_PER_REASON) {
+                0 => format!("{named} ({why})"),
+                more => format!("{named} and {more} more ({why})"),
+            }
+        })
+        .collect();
+    format!("these agents cannot run: {}", clauses.join("; "))
 }
 
 /// Builds the local driver for one agent on a worker (`platform` is the
@@ -389,4 +414,40 @@ fn helper_llm(
         .unwrap_or_else(|| default_model(kind).to_string());
     let prices = Arc::new(price_table(engine.prices.as_deref()).map_err(|e| e.to_string())?);
     Ok(Some((provider, model, prices)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(reasons: &[(&str, &str)]) -> Vec<(String, String)> {
+        reasons
+            .iter()
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn agents_refused_for_one_reason_make_one_short_clause() {
+        let many: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("A{i:04}"), "invalid base URL \"x\"".to_string()))
+            .collect();
+        assert_eq!(
+            cannot_run_message(&many),
+            "these agents cannot run: A0000, A0001, A0002, A0003, A0004 and 995 more (invalid base URL \"x\")"
+        );
+    }
+
+    #[test]
+    fn each_reason_keeps_its_agents_in_plan_order() {
+        let message = cannot_run_message(&refused(&[
+            ("build", SHELL_NEEDS_COMMAND),
+            ("docs", "ANTHROPIC_API_KEY is not set"),
+            ("test", SHELL_NEEDS_COMMAND),
+        ]));
+        assert_eq!(
+            message,
+            "these agents cannot run: build, test (driver shell needs a `command`); docs (ANTHROPIC_API_KEY is not set)"
+        );
+    }
 }

@@ -98,9 +98,9 @@ pub fn remote_driver(
     let mut refused = Vec::new();
     for (_, _, agent) in plan.agents() {
         if agent.driver == Some(DriverKind::Shell) && agent.command.is_none() {
-            refused.push(format!(
-                "{} (driver shell needs a `command`)",
-                agent.agent_id
+            refused.push((
+                agent.agent_id.clone(),
+                super::drivers::SHELL_NEEDS_COMMAND.to_string(),
             ));
         }
         if agent.command.is_none() || agent.driver.is_some_and(|d| d != DriverKind::Shell) {
@@ -108,9 +108,8 @@ pub fn remote_driver(
         }
     }
     if !refused.is_empty() {
-        return Err(CliError::Usage(format!(
-            "these agents cannot run: {}",
-            refused.join(", ")
+        return Err(CliError::Usage(super::drivers::cannot_run_message(
+            &refused,
         )));
     }
     Ok(Arc::new(RemoteDriver::new(
