@@ -126,8 +126,9 @@ pub fn build(
     let prices = Arc::new(price_table(engine.prices.as_deref())?);
     let shell: Arc<dyn Driver> = Arc::new(ShellDriver::new());
     let mut set = DriverSet::new(Arc::clone(&shell));
-    // One driver per kind, and per plan base URL for OpenAI-compatible servers.
-    let mut built: HashMap<(DriverKind, Option<String>), Arc<dyn Driver>> = HashMap::new();
+    // One driver per kind, and per plan base URL for OpenAI-compatible
+    // servers; a driver that cannot be built is tried once, not per agent.
+    let mut built = HashMap::new();
     let mut refused = Vec::new();
     let mut installed: HashMap<DriverKind, bool> = HashMap::new();
     for (_, _, agent) in plan.agents() {
@@ -141,18 +142,15 @@ pub fn build(
             .clone()
             .filter(|_| kind == DriverKind::OpenaiCompatible);
         let key = (kind, base_url);
-        let driver = match built.get(&key) {
-            Some(driver) => Arc::clone(driver),
-            None => match make(kind, key.1.as_deref(), &prices, concurrency, batch) {
-                Ok(driver) => {
-                    built.insert(key, Arc::clone(&driver));
-                    driver
-                }
-                Err(why) => {
-                    refused.push((agent.agent_id.clone(), why.to_string()));
-                    continue;
-                }
-            },
+        let made = built.entry(key).or_insert_with_key(|(kind, base_url)| {
+            make(*kind, base_url.as_deref(), &prices, concurrency, batch)
+        });
+        let driver = match made {
+            Ok(driver) => Arc::clone(driver),
+            Err(why) => {
+                refused.push((agent.agent_id.clone(), why.clone()));
+                continue;
+            }
         };
         if kind == DriverKind::Shell && agent.command.is_none() {
             refused.push((agent.agent_id.clone(), SHELL_NEEDS_COMMAND.into()));
