@@ -14,6 +14,7 @@ pub(crate) mod process;
 pub mod remote;
 pub mod router;
 pub mod shell;
+pub(crate) mod spawn;
 pub mod transcript;
 
 use std::path::PathBuf;

@@ -178,58 +178,40 @@ pub(crate) async fn supervise(
     output: &mpsc::UnboundedSender<AgentOutput>,
     cancel: &CancellationToken,
 ) -> Result<Supervised, String> {
-    check_workdir(task)?;
     let header = format!("==> attempt {}: {} <==\n", task.attempt, spec.display);
     let log_path = task.agent_dir.join(OUTPUT_LOG);
     // The log (and the agent's folder) is created when there is something to
     // write: an agent that prints nothing leaves no empty log behind.
     let log = Arc::new(LogSink::new(task.agent_dir.clone(), header));
 
-    let (stdout_pipe, stderr_pipe, stdout_sink, stderr_sink) = match streams {
+    let pipe_error = |e: std::io::Error| format!("cannot create the output pipe: {e}");
+    let (writers, stdout_sink, stderr_sink) = match streams {
         Streams::Combined(sink) => {
-            let (reader, writers) =
-                output_pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
-            (writers.stdout, writers.stderr, (reader, sink), None)
+            let (reader, writer) = std::io::pipe().map_err(pipe_error)?;
+            let writers = ChildOutput {
+                stdout: writer.into(),
+                stderr: None,
+            };
+            (writers, (reader, sink), None)
         }
         Streams::Separate { stdout, stderr } => {
-            let (out_reader, out_writer) =
-                std::io::pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
-            let (err_reader, err_writer) =
-                std::io::pipe().map_err(|e| format!("cannot create the output pipe: {e}"))?;
-            (
-                Stdio::from(out_writer),
-                Stdio::from(err_writer),
-                (out_reader, stdout),
-                Some((err_reader, stderr)),
-            )
+            let (out_reader, out_writer) = std::io::pipe().map_err(pipe_error)?;
+            let (err_reader, err_writer) = std::io::pipe().map_err(pipe_error)?;
+            let writers = ChildOutput {
+                stdout: out_writer.into(),
+                stderr: Some(err_writer.into()),
+            };
+            (writers, (out_reader, stdout), Some((err_reader, stderr)))
         }
     };
-    // Looked up here (as `execvp` would) so the spawn does not try to execute
-    // the program in every PATH folder before the right one.
-    let resolved = resolve_on_path(&spec.program, &spec.env);
-    let program = resolved
-        .as_deref()
-        .map_or(spec.program.as_os_str(), Path::as_os_str);
-    let mut wrap = CommandWrap::with_new(program, |c| {
-        if resolved.is_some() {
-            c.arg0(&spec.program);
-        }
-        c.args(&spec.args)
-            .current_dir(&task.workdir)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(super::janitor::TAG_VARIABLE, super::janitor::instance_tag())
-            .stdin(Stdio::null())
-            .stdout(stdout_pipe)
-            .stderr(stderr_pipe);
-    });
-    wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-    let spawned = wrap.spawn();
-    // The command holds the parent's copies of the pipes' write ends: close
-    // them, or the readers would never see end of file.
-    drop(wrap);
-    let child = match spawned {
+    // The spawn closes our copies of the pipes' write ends, or the readers
+    // would never see end of file.
+    let child = match start_leader(task, &spec, writers) {
         Ok(child) => child,
         Err(e) => {
+            // A missing or unusable working directory is the likely cause:
+            // say so in its own words.
+            check_workdir(task)?;
             let reason = format!("cannot start `{}`: {e}", spec.display);
             log.append_note(&format!("==> {reason} <==\n"));
             return Err(reason);
@@ -267,7 +249,7 @@ pub(crate) async fn supervise(
     // Wait for the leader to exit or for a reason to stop it.
     let timeout_deadline = task.timeout.map(|t| base + t);
     let ended: Result<std::io::Result<ExitStatus>, Stop> = {
-        let mut wait = guard.child.wait();
+        let mut wait = std::pin::pin!(guard.child.wait());
         loop {
             let stall_deadline = task.stall_timeout.map(|stall| {
                 base + Duration::from_millis(last_output.load(Ordering::Relaxed)) + stall
@@ -325,6 +307,112 @@ pub(crate) async fn supervise(
         .await
         .map(|e| format!("\n(output log {}: {e})\n", log_path.display()));
     Ok(Supervised { ended, log_error })
+}
+
+/// The write ends of a child's output pipes.
+struct ChildOutput {
+    /// Becomes stdout.
+    stdout: std::os::fd::OwnedFd,
+    /// Becomes stderr; `None` shares stdout's pipe (as with `2>&1`).
+    stderr: Option<std::os::fd::OwnedFd>,
+}
+
+/// Starts `spec` in `task`'s working directory as the leader of a new
+/// process group, with stdin on `/dev/null` and `output` as stdout and
+/// stderr (closed here once the child has its copies). A program found on
+/// `PATH` (or given as an absolute path) is started by [`super::spawn`];
+/// anything else (a relative path, a name not found, which then reports the
+/// spawn's own error) goes through `std::process::Command`.
+fn start_leader(
+    task: &AgentTask,
+    spec: &ProcessSpec,
+    output: ChildOutput,
+) -> std::io::Result<GroupLeader> {
+    use std::os::fd::AsRawFd;
+    let tag = (
+        super::janitor::TAG_VARIABLE,
+        std::ffi::OsStr::new(super::janitor::instance_tag()),
+    );
+    let resolved = resolve_on_path(&spec.program, &spec.env);
+    let executable = resolved
+        .as_deref()
+        .unwrap_or_else(|| Path::new(&spec.program));
+    if executable.is_absolute() {
+        let env: Vec<(&str, &std::ffi::OsStr)> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_os_str()))
+            .chain(std::iter::once(tag))
+            .collect();
+        let stdout = output.stdout.as_raw_fd();
+        let request = super::spawn::SpawnRequest {
+            executable,
+            arg0: &spec.program,
+            args: &spec.args,
+            env: &env,
+            cwd: &task.workdir,
+            stdout,
+            stderr: output.stderr.as_ref().map_or(stdout, AsRawFd::as_raw_fd),
+        };
+        return super::spawn::spawn(&request).map(GroupLeader::Spawned);
+    }
+    let stderr = match output.stderr {
+        Some(stderr) => stderr,
+        None => output.stdout.try_clone()?,
+    };
+    let mut wrap = CommandWrap::with_new(&spec.program, |c| {
+        c.args(&spec.args)
+            .current_dir(&task.workdir)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(tag.0, tag.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(output.stdout))
+            .stderr(Stdio::from(stderr));
+    });
+    wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    wrap.spawn().map(GroupLeader::Wrapped)
+}
+
+/// A process group leader: started by [`super::spawn`], or through
+/// `process_wrap` (gates, the agent loop's commands, programs that need a
+/// `PATH` search by the spawn).
+pub(crate) enum GroupLeader {
+    /// Started by [`super::spawn::spawn`].
+    Spawned(super::spawn::Leader),
+    /// Started by `process_wrap`.
+    Wrapped(Box<dyn ChildWrapper>),
+}
+
+impl From<Box<dyn ChildWrapper>> for GroupLeader {
+    fn from(child: Box<dyn ChildWrapper>) -> Self {
+        Self::Wrapped(child)
+    }
+}
+
+impl GroupLeader {
+    /// The leader's process id (the group id); `None` once `process_wrap` reaped it.
+    pub(crate) fn id(&self) -> Option<u32> {
+        match self {
+            Self::Spawned(leader) => Some(leader.id()),
+            Self::Wrapped(child) => child.id(),
+        }
+    }
+
+    /// Sends `signal` to the whole group.
+    pub(crate) fn signal(&self, signal: i32) -> std::io::Result<()> {
+        match self {
+            Self::Spawned(leader) => leader.signal_group(signal),
+            Self::Wrapped(child) => child.signal(signal),
+        }
+    }
+
+    /// Waits for the leader to exit (again and again after the first time).
+    pub(crate) async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match self {
+            Self::Spawned(leader) => leader.wait().await,
+            Self::Wrapped(child) => child.wait().await,
+        }
+    }
 }
 
 /// Where `program` is on the child's `PATH` (the agent's own `PATH` if its
@@ -432,7 +520,8 @@ impl Tail {
 /// survives when the driver's future is dropped mid-attempt.
 /// Shared with the agent loop's `run_command`.
 pub(crate) struct GroupGuard {
-    pub(crate) child: Box<dyn ChildWrapper>,
+    /// The group's leader.
+    pub(crate) child: GroupLeader,
     /// While true, dropping the guard kills the group.
     pub(crate) armed: bool,
     /// The group id registered with the [`super::janitor`], unregistered on drop.
@@ -441,7 +530,8 @@ pub(crate) struct GroupGuard {
 
 impl GroupGuard {
     /// Guards a freshly spawned group leader and registers its group with the janitor.
-    pub(crate) fn new(child: Box<dyn ChildWrapper>) -> Self {
+    pub(crate) fn new(child: impl Into<GroupLeader>) -> Self {
+        let child = child.into();
         let registered = child.id();
         if let Some(pid) = registered {
             // The janitor kills this group if the orchestrator dies without cleaning up.
