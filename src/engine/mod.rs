@@ -196,6 +196,8 @@ pub struct Engine {
     launches: Vec<writer::Launch>,
     /// The journal writer, while [`Self::run`] runs (before that, writes are direct).
     writer: Option<mpsc::UnboundedSender<writer::Batch>>,
+    /// Resolves once the writer has stopped and closed its journal connection.
+    writer_stopped: Option<tokio::sync::oneshot::Receiver<()>>,
     /// What the writer has committed.
     committed: Option<mpsc::UnboundedReceiver<writer::Committed>>,
     /// Agent id → (wave, position) in the plan.
@@ -355,6 +357,7 @@ impl Engine {
             pending: Vec::new(),
             launches: Vec::new(),
             writer: None,
+            writer_stopped: None,
             committed: None,
             positions: HashMap::new(),
             prompts: None,
@@ -708,7 +711,9 @@ impl Engine {
         crate::drivers::janitor::start();
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-        self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
+        let journal_writer = writer::spawn(self.journal.clone(), committed_tx);
+        self.writer = Some(journal_writer.batches);
+        self.writer_stopped = Some(journal_writer.stopped);
         self.committed = Some(committed_rx);
         let mut running: HashMap<String, CancellationToken> = HashMap::new();
         let mut tails: HashMap<String, String> = HashMap::new();
@@ -952,8 +957,14 @@ impl Engine {
         // and the at-end work (the run history) is prepared and started.
         self.writer = None;
         let journal = self.journal.clone();
+        let writer_stopped = self.writer_stopped.take();
         let closing = tokio::spawn(async move {
             crate::drivers::transcript::flush_all().await;
+            if let Some(stopped) = writer_stopped {
+                // Its connection closes first: the pool's is then the last
+                // one, and its close checkpoints the WAL into the file.
+                let _ = stopped.await;
+            }
             journal.close().await;
         });
         self.status_dirty = false;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::journal::appender::Appender;
 use crate::journal::{EventRecord, Journal, JournalError};
 
 /// Work that may only start once its batch is durable.
@@ -58,13 +59,24 @@ const MAX_GROUP_RECORDS: usize = 4096;
 /// were 3 % of such a run's CPU. A power loss can cost this much more.
 pub const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Starts the writer and syncer tasks. Batches sent on the returned channel
-/// are committed in order; results arrive on `done`. The tasks end when the
+/// The writer's input and the news of its end.
+pub struct Writer {
+    /// Batches sent here are committed in order.
+    pub batches: mpsc::UnboundedSender<Batch>,
+    /// Resolves once the writer has stopped and closed its own connection to
+    /// the journal (after `batches` is dropped, or after a failure).
+    pub stopped: oneshot::Receiver<()>,
+}
+
+/// Starts the writer and syncer. Batches sent to [`Writer::batches`] are
+/// committed in order; results arrive on `done`. The writer ends when the
 /// channel closes or after a failure.
-pub fn spawn(
-    journal: Journal,
-    done: mpsc::UnboundedSender<Committed>,
-) -> mpsc::UnboundedSender<Batch> {
+///
+/// A SQLite journal is written by a thread of its own through an
+/// [`Appender`] (no round trip to sqlx's connection thread per commit); a
+/// PostgreSQL journal (or a SQLite one whose appender cannot open) by a task
+/// through the journal's pool.
+pub fn spawn(journal: Journal, done: mpsc::UnboundedSender<Committed>) -> Writer {
     spawn_with_interval(journal, done, SYNC_INTERVAL)
 }
 
@@ -73,8 +85,9 @@ fn spawn_with_interval(
     journal: Journal,
     done: mpsc::UnboundedSender<Committed>,
     sync_interval: std::time::Duration,
-) -> mpsc::UnboundedSender<Batch> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
+) -> Writer {
+    let (tx, rx) = mpsc::unbounded_channel::<Batch>();
+    let (stopped_tx, stopped) = oneshot::channel();
     // Commit generations: written (by the writer) and synced (by the syncer).
     let (written_tx, written_rx) = watch::channel(0u64);
     let (synced_tx, synced_rx) = watch::channel(0u64);
@@ -88,57 +101,143 @@ fn spawn_with_interval(
         synced_tx,
         done.clone(),
     ));
-    tokio::spawn(async move {
-        let mut generation = 0u64;
-        while let Some(first) = rx.recv().await {
-            let mut group = vec![first];
-            let mut count = group[0].records.len();
-            while count < MAX_GROUP_RECORDS {
-                match rx.try_recv() {
-                    Ok(batch) => {
-                        count += batch.records.len();
-                        group.push(batch);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let mut records = Vec::with_capacity(count);
-            let mut launches = Vec::new();
-            let mut barriers = Vec::new();
-            for batch in group {
-                records.extend(batch.records);
-                launches.extend(batch.launches);
-                barriers.extend(batch.barrier);
-            }
-            if let Err(e) = journal.write(&records).await {
-                let e = Arc::new(e);
-                for barrier in barriers {
-                    let _ = barrier.send(Err(Arc::clone(&e)));
-                }
-                let _ = done.send(Committed::Failed(e));
-                return;
-            }
-            generation += 1;
-            if !barriers.is_empty() {
-                let _ = urgent_tx.send(generation);
-            }
-            let _ = written_tx.send(generation);
-            for launch in launches {
-                tokio::spawn(launch);
-            }
-            let _ = done.send(Committed::Records(records));
-            for barrier in barriers {
-                let mut synced = synced_rx.clone();
-                tokio::spawn(async move {
-                    // A failed sync drops the barrier (the failure goes to `done`).
-                    if synced.wait_for(|g| *g >= generation).await.is_ok() {
-                        let _ = barrier.send(Ok(()));
-                    }
-                });
-            }
+    let announcer = Announcer {
+        runtime: tokio::runtime::Handle::current(),
+        generation: 0,
+        written: written_tx,
+        urgent: urgent_tx,
+        synced: synced_rx,
+        done,
+    };
+    match journal.appender() {
+        Some(Ok(appender)) => {
+            // A thread of the blocking pool, for the whole run.
+            tokio::task::spawn_blocking(move || {
+                append_on_this_thread(appender, rx, announcer);
+                let _ = stopped_tx.send(());
+            });
         }
-    });
-    tx
+        Some(Err(_)) | None => {
+            tokio::spawn(async move {
+                write_through_the_pool(journal, rx, announcer).await;
+                let _ = stopped_tx.send(());
+            });
+        }
+    }
+    Writer {
+        batches: tx,
+        stopped,
+    }
+}
+
+/// Batches taken together for one commit (group commit).
+struct Group {
+    records: Vec<EventRecord>,
+    launches: Vec<Launch>,
+    barriers: Vec<oneshot::Sender<Result<(), Arc<JournalError>>>>,
+}
+
+/// `first` and every batch waiting behind it, up to [`MAX_GROUP_RECORDS`] records.
+fn gather(first: Batch, rx: &mut mpsc::UnboundedReceiver<Batch>) -> Group {
+    let mut batches = vec![first];
+    let mut count = batches[0].records.len();
+    while count < MAX_GROUP_RECORDS {
+        match rx.try_recv() {
+            Ok(batch) => {
+                count += batch.records.len();
+                batches.push(batch);
+            }
+            Err(_) => break,
+        }
+    }
+    let mut group = Group {
+        records: Vec::with_capacity(count),
+        launches: Vec::new(),
+        barriers: Vec::new(),
+    };
+    for batch in batches {
+        group.records.extend(batch.records);
+        group.launches.extend(batch.launches);
+        group.barriers.extend(batch.barrier);
+    }
+    group
+}
+
+/// Tells the syncer, the engine and the launches what was committed.
+struct Announcer {
+    /// Where launches and barrier waits are spawned (the writer may be a thread).
+    runtime: tokio::runtime::Handle,
+    generation: u64,
+    written: watch::Sender<u64>,
+    urgent: watch::Sender<u64>,
+    synced: watch::Receiver<u64>,
+    done: mpsc::UnboundedSender<Committed>,
+}
+
+impl Announcer {
+    /// `group` is committed: start its launches, hand its records to the
+    /// engine, and release its barriers once the syncer has flushed it.
+    fn committed(&mut self, group: Group) {
+        self.generation += 1;
+        let generation = self.generation;
+        if !group.barriers.is_empty() {
+            let _ = self.urgent.send(generation);
+        }
+        let _ = self.written.send(generation);
+        for launch in group.launches {
+            self.runtime.spawn(launch);
+        }
+        let _ = self.done.send(Committed::Records(group.records));
+        for barrier in group.barriers {
+            let mut synced = self.synced.clone();
+            self.runtime.spawn(async move {
+                // A failed sync drops the barrier (the failure goes to `done`).
+                if synced.wait_for(|g| *g >= generation).await.is_ok() {
+                    let _ = barrier.send(Ok(()));
+                }
+            });
+        }
+    }
+
+    /// `group` could not be committed: nothing of it is launched, its
+    /// barriers and the engine hear why.
+    fn failed(&self, group: Group, error: JournalError) {
+        let error = Arc::new(error);
+        for barrier in group.barriers {
+            let _ = barrier.send(Err(Arc::clone(&error)));
+        }
+        let _ = self.done.send(Committed::Failed(error));
+    }
+}
+
+/// The writer loop of a SQLite journal, on a thread of its own.
+fn append_on_this_thread(
+    mut appender: Appender,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    mut announcer: Announcer,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let group = gather(first, &mut rx);
+        match appender.write(&group.records) {
+            Ok(()) => announcer.committed(group),
+            Err(e) => return announcer.failed(group, e),
+        }
+    }
+}
+
+/// The writer loop through the journal's pool (PostgreSQL).
+async fn write_through_the_pool(
+    journal: Journal,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    mut announcer: Announcer,
+) {
+    while let Some(first) = rx.recv().await {
+        let group = gather(first, &mut rx);
+        match journal.write(&group.records).await {
+            Ok(()) => announcer.committed(group),
+            Err(e) => return announcer.failed(group, e),
+        }
+    }
 }
 
 /// Syncs the journal after commits, one fsync for however many commits
@@ -195,7 +294,7 @@ mod tests {
             .await
             .unwrap();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let writer = spawn(journal.clone(), done_tx);
+        let writer = spawn(journal.clone(), done_tx).batches;
         let (seen_tx, seen_rx) = oneshot::channel();
         let probe = journal.clone();
         let launch: Launch = Box::pin(async move {
@@ -238,7 +337,8 @@ mod tests {
             .await
             .unwrap();
         let (done_tx, _done_rx) = mpsc::unbounded_channel();
-        let writer = spawn_with_interval(journal, done_tx, std::time::Duration::from_secs(60));
+        let writer =
+            spawn_with_interval(journal, done_tx, std::time::Duration::from_secs(60)).batches;
         for seq in 1..=3 {
             let (barrier_tx, barrier_rx) = oneshot::channel();
             writer
@@ -271,7 +371,7 @@ mod tests {
         let journal = Journal::open(&dir.path().join("j.sqlite")).await.unwrap();
         journal.write(&[record(1)]).await.unwrap();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let writer = spawn(journal, done_tx);
+        let writer = spawn(journal, done_tx).batches;
         let launched = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&launched);
         let (barrier_tx, barrier_rx) = oneshot::channel();

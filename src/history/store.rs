@@ -79,6 +79,8 @@ impl HistoryStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            // A local file: no ping before every use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;

@@ -88,6 +88,15 @@ impl Journal {
         }
     }
 
+    /// A connection of its own for the thread that appends the run's events
+    /// (SQLite only; `None` for PostgreSQL, written through its pool).
+    pub fn appender(&self) -> Option<Result<super::appender::Appender, JournalError>> {
+        match &self.0 {
+            Backend::Sqlite(j) => Some(j.appender()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// Makes every write so far durable against power loss (PostgreSQL
     /// commits are already).
     pub async fn sync(&self) -> Result<(), JournalError> {

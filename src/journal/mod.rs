@@ -2,6 +2,7 @@
 //! before it takes effect, and [`RunState`] is a fold over the events. `status`,
 //! `resume` and the reports all replay the same journal, so they cannot disagree.
 
+pub mod appender;
 mod backend;
 pub mod event;
 pub mod postgres;

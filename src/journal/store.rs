@@ -59,6 +59,14 @@ pub enum JournalError {
     /// The PostgreSQL store failed.
     #[error(transparent)]
     Store(crate::store::StoreError),
+    /// The run's appender connection could not open or write the journal.
+    #[error("journal {path}: {source}")]
+    Append {
+        /// The journal file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
     /// The journal directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -110,6 +118,8 @@ const ROWS_PER_INSERT: usize = 1000;
 pub struct SqliteJournal {
     pool: SqlitePool,
     path: PathBuf,
+    /// Every commit is on disk when it returns (`synchronous=FULL`).
+    sync_each_commit: bool,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -147,12 +157,16 @@ impl SqliteJournal {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            // A local file: a ping before every use is only a round trip to
+            // the connection's thread (one per commit of the run's journal).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
         Ok(Self {
             pool,
             path: path.to_path_buf(),
+            sync_each_commit: false,
         })
     }
 
@@ -176,12 +190,16 @@ impl SqliteJournal {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            // A local file: a ping before every use is only a round trip to
+            // the connection's thread (one per commit of the run's journal).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
         let journal = Self {
             pool,
             path: path.to_path_buf(),
+            sync_each_commit: matches!(synchronous, SqliteSynchronous::Full),
         };
         journal.migrate().await?;
         Ok(journal)
@@ -202,6 +220,12 @@ impl SqliteJournal {
     /// The journal file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A connection of its own for the one thread that appends the run's
+    /// events, with this journal's durability (see [`super::appender`]).
+    pub fn appender(&self) -> Result<super::appender::Appender, JournalError> {
+        super::appender::Appender::open(&self.path, self.sync_each_commit)
     }
 
     fn db(&self, source: sqlx::Error) -> JournalError {
