@@ -33,7 +33,6 @@ use std::time::Duration;
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
@@ -226,11 +225,11 @@ pub(crate) async fn supervise(
     let base = Instant::now();
     let last_output = Arc::new(AtomicU64::new(0));
     let stop_reading = CancellationToken::new();
-    let mut readers = JoinSet::new();
+    let mut pipe_readers = Vec::with_capacity(2);
     for (pipe, mut sink) in std::iter::once(stdout_sink).chain(stderr_sink) {
         match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(pipe)) {
             Ok(pipe) => {
-                readers.spawn(read_pipe(Reader {
+                pipe_readers.push(read_pipe(Reader {
                     pipe: Box::new(pipe),
                     log: Arc::clone(&log),
                     sink,
@@ -245,6 +244,7 @@ pub(crate) async fn supervise(
             }
         }
     }
+    let mut readers = Readers::new(pipe_readers);
 
     // Wait for the leader to exit or for a reason to stop it.
     let timeout_deadline = task.timeout.map(|t| base + t);
@@ -259,6 +259,8 @@ pub(crate) async fn supervise(
                 status = &mut wait => break Ok(status),
                 () = cancel.cancelled() => break Err(Stop::Cancelled),
                 () = sleep_until_opt(timeout_deadline) => break Err(Stop::TimedOut),
+                // The pipes are read while the leader runs (pending once they end).
+                () = readers.progress() => {}
                 () = sleep_until_opt(stall_deadline) => {
                     let idle = base.elapsed().saturating_sub(Duration::from_millis(
                         last_output.load(Ordering::Relaxed),
@@ -274,10 +276,10 @@ pub(crate) async fn supervise(
     let ended = match ended {
         Ok(status) => {
             // Exited by itself: background holders of the pipes get the grace.
-            let drained = drain(&mut readers, task.kill_grace).await;
+            let drained = readers.drain(task.kill_grace).await;
             guard.signal_group(SIGKILL);
             if !drained {
-                finish_readers(&mut readers, &stop_reading).await;
+                readers.finish(&stop_reading).await;
             }
             match status {
                 Ok(status) => Ended::Exited(status),
@@ -287,16 +289,22 @@ pub(crate) async fn supervise(
         Err(stop) => {
             guard.signal_group(SIGTERM);
             let grace_end = Instant::now() + task.kill_grace;
-            let exited = timeout_at(grace_end, guard.child.wait()).await.is_ok();
-            let drained = timeout_at(grace_end, drain(&mut readers, task.kill_grace))
-                .await
-                .unwrap_or(false);
+            // The pipes go on being read while the group has its grace (a
+            // process writing as it stops must not block on a full pipe).
+            let (exited, drained) = tokio::join!(
+                async { timeout_at(grace_end, guard.child.wait()).await.is_ok() },
+                async {
+                    timeout_at(grace_end, readers.drain(task.kill_grace))
+                        .await
+                        .unwrap_or(false)
+                },
+            );
             guard.signal_group(SIGKILL);
             if !exited {
                 let _ = timeout(REAP_LIMIT, guard.child.wait()).await;
             }
             if !drained {
-                finish_readers(&mut readers, &stop_reading).await;
+                readers.finish(&stop_reading).await;
             }
             Ended::Stopped(stop)
         }
@@ -568,21 +576,55 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// Waits for every reader to finish, at most `within`; true when they all did.
-async fn drain(readers: &mut JoinSet<()>, within: Duration) -> bool {
-    timeout(within, async {
-        while readers.join_next().await.is_some() {}
-    })
-    .await
-    .is_ok()
+/// The pipe readers of one attempt, polled by the supervising task itself
+/// (a task per pipe cost a spawn, a join and a wake-up per agent).
+struct Readers {
+    all: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    done: bool,
 }
 
-/// After the final SIGKILL: lets the readers take what is left in the pipes,
-/// then stops them (a process outside the group may still hold a pipe open).
-async fn finish_readers(readers: &mut JoinSet<()>, stop: &CancellationToken) {
-    if !drain(readers, POST_KILL_DRAIN).await {
-        stop.cancel();
-        while readers.join_next().await.is_some() {}
+impl Readers {
+    fn new<F>(readers: Vec<F>) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let done = readers.is_empty();
+        let all = Box::pin(async move {
+            futures::future::join_all(readers).await;
+        });
+        Self { all, done }
+    }
+
+    /// Reads until every pipe has ended; pending forever after that (a
+    /// `select!` branch that stays quiet once the pipes are done).
+    async fn progress(&mut self) {
+        if self.done {
+            return std::future::pending().await;
+        }
+        (&mut self.all).await;
+        self.done = true;
+    }
+
+    /// Reads until every pipe has ended, at most `within`; true when they all did.
+    async fn drain(&mut self, within: Duration) -> bool {
+        if self.done {
+            return true;
+        }
+        if timeout(within, &mut self.all).await.is_ok() {
+            self.done = true;
+        }
+        self.done
+    }
+
+    /// After the final SIGKILL: lets the readers take what is left in the
+    /// pipes, then stops them (a process outside the group may still hold a
+    /// pipe open).
+    async fn finish(&mut self, stop: &CancellationToken) {
+        if !self.drain(POST_KILL_DRAIN).await {
+            stop.cancel();
+            (&mut self.all).await;
+            self.done = true;
+        }
     }
 }
 

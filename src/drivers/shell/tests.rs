@@ -506,6 +506,29 @@ sleep 1000"#;
     assert_gone(&pids, ran.pid()).await;
 }
 
+/// An agent that answers SIGTERM by writing more than a pipe holds: its
+/// output is read during the grace, so it finishes writing and exits by
+/// itself instead of blocking on a full pipe until the SIGKILL.
+#[tokio::test]
+async fn output_written_while_stopping_is_read_during_the_grace() {
+    let f = Fixture::new();
+    let script = r#"trap 'head -c 300000 /dev/zero | tr "\0" x; echo; echo stopped-cleanly; exit 0' TERM
+echo '[STATUS: STARTED] waiting'
+while :; do sleep 0.05; done"#;
+    let mut task = f.task(sh(script));
+    task.timeout = Some(Duration::from_millis(500));
+    task.kill_grace = Duration::from_secs(10);
+    let ran = run(task).await;
+    assert_eq!(ran.result.outcome, AgentOutcome::TimedOut);
+    assert!(ran.elapsed < Duration::from_secs(5), "{:?}", ran.elapsed);
+    let log = std::fs::read_to_string(f.log()).unwrap();
+    assert!(
+        log.contains("stopped-cleanly"),
+        "{}",
+        &log[log.len() - 200..]
+    );
+}
+
 #[tokio::test]
 async fn stall_watchdog_stops_a_silent_agent() {
     let f = Fixture::new();
