@@ -3,9 +3,10 @@
 //!
 //! The loop hands each batch of staged events to this writer together with
 //! the launches (agent attempts) those events announce, and goes on deciding.
-//! The writer takes every batch waiting for it, commits them in one
-//! transaction (group commit) to a journal opened with
-//! [`Journal::open_with_explicit_sync`], then starts the batches' launches
+//! The writer (a thread with a SQLite connection of its own, see
+//! [`Appender`]; a task for a PostgreSQL journal) takes every batch waiting
+//! for it, commits them in one transaction (group commit) to a journal
+//! opened with [`Journal::open_with_explicit_sync`], then starts the batches' launches
 //! and tells the loop which records are written. A syncer task beside it
 //! flushes the journal to disk (`fdatasync`) after commits, coalescing
 //! requests and starting at most one flush every [`SYNC_INTERVAL`] (at once
