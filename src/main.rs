@@ -17,6 +17,12 @@ const MI_OPTION_ALLOW_THP: std::ffi::c_int = 43;
 fn main() -> std::process::ExitCode {
     let command = std::env::args_os().nth(1);
     let command = command.as_deref().and_then(std::ffi::OsStr::to_str);
+    if command == Some("__janitor") && std::env::args_os().len() == 2 {
+        // Started by every run beside its first agents: skip building the
+        // whole command-line parser (a few milliseconds of CPU at the moment
+        // the run starts up).
+        return std::process::ExitCode::from(llm_orchestrate::drivers::janitor::janitor_main());
+    }
     if matches!(command, Some("run" | "resume")) {
         // SAFETY: setting an option is allowed at any time; the option number
         // and the value are valid for the linked mimalloc.

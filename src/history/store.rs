@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::{HistoryError, HistoryRow, RunRow};
 
@@ -76,6 +78,14 @@ impl HistoryStore {
             .filename(path)
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
+            // A run's rows are written by one transaction and the store is
+            // closed right after, and closing checkpoints the log into the
+            // file and syncs it: a sync of the log at the commit as well
+            // (`FULL`) only added a flush to the end of every run.
+            .synchronous(SqliteSynchronous::Normal)
+            // The multi-row upserts' statement journal stays in memory
+            // instead of spilling into a temporary file.
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
