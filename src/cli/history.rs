@@ -161,8 +161,17 @@ impl HistoryAtStart {
 /// final state and the plan it followed last (an adaptive run's adapted
 /// plan); they are written while the engine writes its final reports. A
 /// failure is a warning on stderr: it never changes how the run ended.
+///
+/// The history file is opened (created and migrated if needed) in the
+/// background as soon as the recorder exists, while the run starts up, so
+/// the end of the run only writes its rows.
 pub(super) fn recorder(end: RunEnd) -> Option<crate::engine::AtEnd> {
     let path = end.history.clone()?;
+    let opening = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+        let path = path.clone();
+        runtime.spawn(async move { HistoryStore::open(&path).await })
+    });
+    let opening = std::sync::Arc::new(std::sync::Mutex::new(opening));
     let end = std::sync::Arc::new(end);
     Some(crate::engine::AtEnd(std::sync::Arc::new(
         move |state: &crate::journal::RunState,
@@ -184,8 +193,12 @@ pub(super) fn recorder(end: RunEnd) -> Option<crate::engine::AtEnd> {
             run.predicted_secs = predicted;
             run.prediction_basis = basis;
             let path = path.clone();
+            let opened = opening
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             Box::pin(async move {
-                if let Err(err) = write_run(&path, &run, &rows).await {
+                if let Err(err) = write_run(&path, opened, &run, &rows).await {
                     eprintln!("warning: the run was not recorded in the history: {err}");
                 }
             })
@@ -193,13 +206,22 @@ pub(super) fn recorder(end: RunEnd) -> Option<crate::engine::AtEnd> {
     )))
 }
 
-/// Writes a run's rows into the history at `path`.
+/// Writes a run's rows into the history at `path`, through the store
+/// `opened` in the background if there is one (else it opens it now).
 async fn write_run(
     path: &Path,
+    opened: Option<tokio::task::JoinHandle<Result<HistoryStore, HistoryError>>>,
     run: &crate::history::RunRow,
     rows: &[crate::history::HistoryRow],
 ) -> Result<(), HistoryError> {
-    let store = HistoryStore::open(path).await?;
+    let store = match opened {
+        Some(opening) => match opening.await {
+            Ok(store) => store?,
+            // The opening task panicked or was cancelled: try again here.
+            Err(_) => HistoryStore::open(path).await?,
+        },
+        None => HistoryStore::open(path).await?,
+    };
     let result = store.upsert_run(run, rows).await;
     store.close().await;
     result
