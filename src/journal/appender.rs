@@ -70,16 +70,7 @@ impl Appender {
         if records.is_empty() {
             return Ok(());
         }
-        let mut bodies = Vec::with_capacity(records.len());
-        for record in records {
-            let body =
-                serde_json::to_string(&record.event).map_err(|source| JournalError::Corrupt {
-                    path: self.path.clone(),
-                    seq: record.seq,
-                    source,
-                })?;
-            bodies.push(body);
-        }
+        let bodies = super::store::event_bodies(&self.path, records)?;
         let path = &self.path;
         let failed = |source| JournalError::Append {
             path: path.clone(),

@@ -305,16 +305,7 @@ impl SqliteJournal {
         &self,
         records: &[EventRecord],
     ) -> Result<sqlx::QueryBuilder<sqlx::Sqlite>, JournalError> {
-        let mut bodies = Vec::with_capacity(records.len());
-        for record in records {
-            let body =
-                serde_json::to_string(&record.event).map_err(|source| JournalError::Corrupt {
-                    path: self.path.clone(),
-                    seq: record.seq,
-                    source,
-                })?;
-            bodies.push(body);
-        }
+        let bodies = event_bodies(&self.path, records)?;
         let mut insert =
             sqlx::QueryBuilder::new("INSERT INTO events (seq, at_ms, kind, agent, body) ");
         insert.push_values(records.iter().zip(bodies), |mut row, (record, body)| {
@@ -385,6 +376,23 @@ impl SqliteJournal {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The stored JSON body of each record's event; `path` names the journal in errors.
+pub(crate) fn event_bodies(
+    path: &Path,
+    records: &[EventRecord],
+) -> Result<Vec<String>, JournalError> {
+    records
+        .iter()
+        .map(|record| {
+            serde_json::to_string(&record.event).map_err(|source| JournalError::Corrupt {
+                path: path.to_path_buf(),
+                seq: record.seq,
+                source,
+            })
+        })
+        .collect()
 }
 
 /// A PostgreSQL journal's errors are journal errors.
