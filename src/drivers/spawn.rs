@@ -293,11 +293,15 @@ impl Leader {
                         None => ready.clear_ready(),
                     }
                 }
-                Exit::Blocking(handle) => {
+                Exit::Blocking(slot) => {
                     let pid = self.pid;
-                    let handle = handle
-                        .get_or_insert_with(|| tokio::task::spawn_blocking(move || reap(pid)));
-                    let status = handle.await.map_err(io::Error::other)??;
+                    let joined = slot
+                        .get_or_insert_with(|| tokio::task::spawn_blocking(move || reap(pid)))
+                        .await;
+                    // A finished handle must not be polled again: a later
+                    // wait after an error starts a new `waitpid` instead.
+                    *slot = None;
+                    let status = joined.map_err(io::Error::other)??;
                     self.exit = Exit::Done(status);
                 }
             }
@@ -495,6 +499,21 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn waiting_again_after_a_failed_wait_is_an_error_not_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // This process is not its own child: `waitpid` fails with ECHILD.
+        let mut leader = Leader {
+            pid: libc::pid_t::try_from(std::process::id()).unwrap(),
+            exit: Exit::Blocking(None),
+        };
+        assert!(runtime.block_on(leader.wait()).is_err());
+        assert!(runtime.block_on(leader.wait()).is_err());
     }
 
     #[test]

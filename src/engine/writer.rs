@@ -226,7 +226,8 @@ fn append_on_this_thread(
     }
 }
 
-/// The writer loop through the journal's pool (PostgreSQL).
+/// The writer loop through the journal's pool (PostgreSQL, or a SQLite
+/// journal whose appender could not open).
 async fn write_through_the_pool(
     journal: Journal,
     mut rx: mpsc::UnboundedReceiver<Batch>,
