@@ -195,9 +195,7 @@ pub struct Engine {
     /// Agent attempts announced by `pending`, started once it is durable.
     launches: Vec<writer::Launch>,
     /// The journal writer, while [`Self::run`] runs (before that, writes are direct).
-    writer: Option<mpsc::UnboundedSender<writer::Batch>>,
-    /// Resolves once the writer has stopped and closed its journal connection.
-    writer_stopped: Option<tokio::sync::oneshot::Receiver<()>>,
+    writer: Option<writer::Writer>,
     /// What the writer has committed.
     committed: Option<mpsc::UnboundedReceiver<writer::Committed>>,
     /// Agent id → (wave, position) in the plan.
@@ -357,7 +355,6 @@ impl Engine {
             pending: Vec::new(),
             launches: Vec::new(),
             writer: None,
-            writer_stopped: None,
             committed: None,
             positions: HashMap::new(),
             prompts: None,
@@ -475,7 +472,10 @@ impl Engine {
     }
 
     fn send_to_writer(&mut self, batch: writer::Batch) -> Result<(), EngineError> {
-        let sent = self.writer.as_ref().is_some_and(|w| w.send(batch).is_ok());
+        let sent = self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.batches.send(batch).is_ok());
         if sent {
             Ok(())
         } else {
@@ -711,9 +711,7 @@ impl Engine {
         crate::drivers::janitor::start();
         let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
         let (committed_tx, committed_rx) = mpsc::unbounded_channel();
-        let journal_writer = writer::spawn(self.journal.clone(), committed_tx);
-        self.writer = Some(journal_writer.batches);
-        self.writer_stopped = Some(journal_writer.stopped);
+        self.writer = Some(writer::spawn(self.journal.clone(), committed_tx));
         self.committed = Some(committed_rx);
         let mut running: HashMap<String, CancellationToken> = HashMap::new();
         let mut tails: HashMap<String, String> = HashMap::new();
@@ -955,9 +953,9 @@ impl Engine {
         // the agents' logs, written in the background (see
         // `drivers::transcript`), are complete; the final files are written;
         // and the at-end work (the run history) is prepared and started.
-        self.writer = None;
+        // Dropping the batches' sender ends the writer.
+        let writer_stopped = self.writer.take().map(|w| w.stopped);
         let journal = self.journal.clone();
-        let writer_stopped = self.writer_stopped.take();
         let closing = tokio::spawn(async move {
             crate::drivers::transcript::flush_all().await;
             if let Some(stopped) = writer_stopped {
