@@ -8,6 +8,10 @@
 //! it (`-pgid`) once it is gone. When the pipe reaches end of file, which the
 //! kernel guarantees when the orchestrator exits for whatever reason, the
 //! janitor sends SIGKILL to every group still registered, then exits.
+//! The janitor does not wake for each line: it watches the orchestrator
+//! through a pidfd and reads the pipe every 200 ms and once more when the
+//! orchestrator is gone, so a registration costs the orchestrator one
+//! `write` and no context switch (see [`janitor_main`]).
 //!
 //! Registration happens right after a spawn, so an orchestrator killed between
 //! the two would leave that agent unknown to the janitor. To close that gap
@@ -22,7 +26,7 @@
 //! If the janitor cannot be started, runs go on without it (a warning is
 //! printed once); a normal exit or Ctrl-C still stops every agent.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 
@@ -156,46 +160,200 @@ pub fn unregister(pgid: u32) {
     send(&format!("-{pgid}"), false);
 }
 
-/// The janitor process itself: reads registrations until end of file, then
-/// kills every group still registered. Returns the exit code.
-pub fn janitor_main() -> u8 {
-    let mut groups: std::collections::BTreeSet<i32> = std::collections::BTreeSet::new();
-    let mut tags: Vec<String> = Vec::new();
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+/// How long the janitor sleeps between two readings of its pipe while the
+/// orchestrator lives: registrations wait in the pipe meanwhile (and are all
+/// read once the orchestrator is gone), so the orchestrator's writes wake
+/// nobody.
+const READ_INTERVAL_MS: i32 = 200;
+
+/// What the janitor has been told: the live process groups and the tags.
+#[derive(Default)]
+struct Registry {
+    groups: std::collections::BTreeSet<i32>,
+    tags: Vec<String>,
+}
+
+impl Registry {
+    /// Applies one line of the protocol (`=tag`, `+pgid`, `-pgid`); others are ignored.
+    fn apply(&mut self, line: &str) {
         if let Some(tag) = line.strip_prefix('=') {
-            tags.push(tag.to_string());
-            continue;
+            self.tags.push(tag.to_string());
+            return;
         }
         let (sign, number) = line.split_at(line.len().min(1));
         let Ok(pgid) = number.trim().parse::<i32>() else {
-            continue;
+            return;
         };
         if pgid <= 1 {
-            continue;
+            return;
         }
         match sign {
             "+" => {
-                groups.insert(pgid);
+                self.groups.insert(pgid);
             }
             "-" => {
-                groups.remove(&pgid);
+                self.groups.remove(&pgid);
             }
             _ => {}
         }
     }
-    for pgid in groups {
-        kill_group(pgid);
+
+    /// Applies every complete line of `pending` and keeps the unfinished rest.
+    fn apply_lines(&mut self, pending: &mut Vec<u8>) {
+        let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        for line in pending[..end].split(|&b| b == b'\n') {
+            self.apply(&String::from_utf8_lossy(line));
+        }
+        pending.drain(..=end);
     }
-    for (pid, pgid) in processes_tagged(&tags) {
-        kill_group(pgid);
-        // SAFETY: kill(2) on one pid; no memory is involved.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
+
+    /// Sends SIGKILL to every registered group and to every process tagged
+    /// with one of the tags (and its group).
+    fn kill_all(self) {
+        for pgid in self.groups {
+            kill_group(pgid);
+        }
+        for (pid, pgid) in processes_tagged(&self.tags) {
+            kill_group(pgid);
+            // SAFETY: kill(2) on one pid; no memory is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
         }
     }
+}
+
+/// The janitor process itself: collects registrations from its standard
+/// input until the orchestrator is gone, then kills every group still
+/// registered. Returns the exit code.
+///
+/// The orchestrator is watched through a pidfd of the parent whose pid the
+/// first tag names: the pipe is then read every [`READ_INTERVAL_MS`] and
+/// once more, to its end, when the orchestrator exits (whatever the
+/// orchestrator wrote before it died is still in the pipe). Without a pidfd
+/// (an old kernel) the janitor blocks on the pipe and reads each line as it
+/// comes, until end of file.
+pub fn janitor_main() -> u8 {
+    let mut registry = Registry::default();
+    let mut pending = Vec::new();
+    // The first line is the orchestrator's tag, written when it started us.
+    let mut at_end = false;
+    while registry.tags.is_empty() && !at_end {
+        at_end = read_some(&mut registry, &mut pending) != Read::More;
+    }
+    if !at_end {
+        match registry.tags.first().and_then(|tag| watch_parent(tag)) {
+            Some(pidfd) => read_until_the_parent_exits(&pidfd, &mut registry, &mut pending),
+            None => while read_some(&mut registry, &mut pending) == Read::More {},
+        }
+    }
+    registry.kill_all();
     0
+}
+
+/// A pidfd of this process's parent if the tag names it (`<pid>-<nanos>`, see
+/// [`instance_tag`]) and the kernel has pidfds.
+fn watch_parent(tag: &str) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let pid: libc::pid_t = tag.split('-').next()?.parse().ok()?;
+    // SAFETY: plain system call; the returned descriptor is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // Still our parent once the pidfd is open: then it is that process (had
+    // it exited, we would have been given to another parent).
+    // SAFETY: getppid(2) cannot fail and touches no memory.
+    (unsafe { libc::getppid() } == pid).then_some(pidfd)
+}
+
+/// Reads the pipe every [`READ_INTERVAL_MS`] until `pidfd` tells that the
+/// parent exited, then reads what is left in the pipe.
+fn read_until_the_parent_exits(
+    pidfd: &std::os::fd::OwnedFd,
+    registry: &mut Registry,
+    pending: &mut Vec<u8>,
+) {
+    use std::os::fd::AsRawFd;
+    if !set_stdin_nonblocking(true) {
+        while read_some(registry, pending) == Read::More {}
+        return;
+    }
+    loop {
+        let mut watched = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut watched, 1, READ_INTERVAL_MS) };
+        let exited = ready > 0 && watched.revents != 0;
+        let mut read = Read::More;
+        while read == Read::More {
+            read = read_some(registry, pending);
+        }
+        if exited || read == Read::End {
+            return;
+        }
+        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // poll itself fails: read each line as it comes, until end of file.
+            set_stdin_nonblocking(false);
+            while read_some(registry, pending) == Read::More {}
+            return;
+        }
+    }
+}
+
+/// Switches standard input (the janitor's pipe) to non-blocking reads or back.
+fn set_stdin_nonblocking(on: bool) -> bool {
+    // SAFETY: fcntl(2) on standard input; no memory is involved.
+    unsafe {
+        let flags = libc::fcntl(0, libc::F_GETFL);
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        flags >= 0 && libc::fcntl(0, libc::F_SETFL, flags) == 0
+    }
+}
+
+/// What one read of the pipe found.
+#[derive(PartialEq, Eq)]
+enum Read {
+    /// Bytes (applied): there may be more.
+    More,
+    /// Nothing for now (non-blocking).
+    Empty,
+    /// End of file, or the pipe cannot be read.
+    End,
+}
+
+/// Reads standard input once and applies the complete lines read.
+fn read_some(registry: &mut Registry, pending: &mut Vec<u8>) -> Read {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        // SAFETY: reads into a buffer we own, at most its length.
+        let n = unsafe { libc::read(0, buffer.as_mut_ptr().cast(), buffer.len()) };
+        if let Ok(n) = usize::try_from(n) {
+            if n == 0 {
+                // A last line without its newline still counts.
+                pending.push(b'\n');
+                registry.apply_lines(pending);
+                return Read::End;
+            }
+            pending.extend_from_slice(&buffer[..n]);
+            registry.apply_lines(pending);
+            return Read::More;
+        }
+        match std::io::Error::last_os_error().kind() {
+            std::io::ErrorKind::Interrupted => {}
+            std::io::ErrorKind::WouldBlock => return Read::Empty,
+            _ => return Read::End,
+        }
+    }
 }
 
 fn kill_group(pgid: i32) {
@@ -259,6 +417,36 @@ fn process_group_of(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_applies_complete_lines_and_keeps_the_unfinished_one() {
+        let mut registry = Registry::default();
+        let mut pending = b"=123-456\n+10\n+11\n-10\n+1".to_vec();
+        registry.apply_lines(&mut pending);
+        assert_eq!(registry.tags, vec!["123-456".to_string()]);
+        assert_eq!(
+            registry.groups.iter().copied().collect::<Vec<_>>(),
+            vec![11]
+        );
+        assert_eq!(pending, b"+1", "the unfinished line waits for its end");
+        pending.extend_from_slice(b"2\n+0\n+1\nnonsense\n");
+        registry.apply_lines(&mut pending);
+        assert!(pending.is_empty());
+        assert_eq!(
+            registry.groups.iter().copied().collect::<Vec<_>>(),
+            vec![11, 12],
+            "groups 0 and 1 and bad lines are ignored"
+        );
+    }
+
+    #[test]
+    fn watches_only_a_parent_named_by_the_tag() {
+        // SAFETY: getppid(2) cannot fail.
+        let parent = unsafe { libc::getppid() };
+        assert!(watch_parent(&format!("{parent}-1")).is_some());
+        assert!(watch_parent(&format!("{}-1", std::process::id())).is_none());
+        assert!(watch_parent("not-a-pid").is_none());
+    }
 
     #[test]
     fn finds_processes_by_their_tag_and_reads_their_group() {
