@@ -233,12 +233,24 @@ async fn open_journal(options: &mut RunOptions) -> Result<Journal, EngineError> 
     }
 }
 
-/// Writes the run's `status.json` from `state`, atomically.
-fn write_status_file(run_dir: &Path, state: &RunState, plan: &Plan) -> Result<(), EngineError> {
+/// Writes the run's `status.json` from `state`, atomically; flushed to disk
+/// when `durable` (the last one of a run), else left to the page cache (the
+/// periodic rewrites while the run goes on: the journal is the record).
+fn write_status_file(
+    run_dir: &Path,
+    state: &RunState,
+    plan: &Plan,
+    durable: bool,
+) -> Result<(), EngineError> {
     let path = run_dir.join("status.json");
-    let written = crate::report::status::write_atomically_with(&path, |out| {
+    let write = |out: &mut std::io::BufWriter<&mut std::fs::File>| {
         crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
-    });
+    };
+    let written = if durable {
+        crate::report::status::write_atomically_with(&path, write)
+    } else {
+        crate::report::status::write_atomically_cached_with(&path, write)
+    };
     written.map_err(|source| EngineError::Io { path, source })
 }
 
@@ -560,7 +572,7 @@ impl Engine {
             return Ok(());
         }
         self.status_dirty = false;
-        write_status_file(&self.options.run_dir, &self.state, &self.plan)
+        write_status_file(&self.options.run_dir, &self.state, &self.plan, false)
     }
 
     fn timeout_for(&self, id: &str) -> Option<Duration> {
@@ -1058,7 +1070,7 @@ impl Engine {
     fn write_final_files(&self, report: &RunReport) -> Result<(), EngineError> {
         let (run_dir, state, plan) = (&self.options.run_dir, &self.state, &self.plan);
         let (status, reports) = std::thread::scope(|scope| {
-            let status = scope.spawn(|| write_status_file(run_dir, state, plan));
+            let status = scope.spawn(|| write_status_file(run_dir, state, plan, true));
             let reports = self.write_reports(report);
             (status.join(), reports)
         });

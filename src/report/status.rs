@@ -426,6 +426,33 @@ pub fn write_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
 ) -> io::Result<()> {
+    replace_file(path, Durability::Synced, write)
+}
+
+/// [`write_atomically_with`] without the two `fsync`s: readers still see
+/// the old file or the complete new one, but after a power loss (not after a
+/// crash of the process) the file may be the old one, or empty. For files
+/// rewritten several times a second and rebuilt from the journal anyway,
+/// such as a running run's `status.json`.
+pub fn write_atomically_cached_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
+) -> io::Result<()> {
+    replace_file(path, Durability::Cached, write)
+}
+
+/// Whether [`replace_file`] flushes the file and its directory to disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Synced,
+    Cached,
+}
+
+fn replace_file(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
+) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -456,15 +483,22 @@ pub fn write_atomically_with(
         let mut out = io::BufWriter::with_capacity(64 * 1024, &mut file);
         write(&mut out).and_then(|()| out.flush())
     };
-    let written = written.and_then(|()| file.sync_all()).and_then(|()| {
-        drop(file);
-        fs::rename(&tmp, path)
-    });
+    let written = written
+        .and_then(|()| match durability {
+            Durability::Synced => file.sync_all(),
+            Durability::Cached => Ok(()),
+        })
+        .and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, path)
+        });
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(dir);
+    if durability == Durability::Synced {
+        sync_dir(dir);
+    }
     Ok(())
 }
 
@@ -711,6 +745,22 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["status.json"]);
+    }
+
+    #[test]
+    fn cached_replacement_also_replaces_whole_and_cleans_up_after_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        write_atomically_cached_with(&path, |out| out.write_all(b"old")).unwrap();
+        write_atomically_cached_with(&path, |out| out.write_all(b"new")).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        let failed = write_atomically_cached_with(&path, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("serializer failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new", "the old file stays");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
     }
 
     #[test]
