@@ -341,11 +341,7 @@ fn start_leader(
         super::janitor::TAG_VARIABLE,
         std::ffi::OsStr::new(super::janitor::instance_tag()),
     );
-    let resolved = resolve_on_path(&spec.program, &spec.env);
-    let executable = resolved
-        .as_deref()
-        .unwrap_or_else(|| Path::new(&spec.program));
-    if executable.is_absolute() {
+    let spawn_at = |executable: &Path| {
         let env: Vec<(&str, &std::ffi::OsStr)> = spec
             .env
             .iter()
@@ -353,7 +349,7 @@ fn start_leader(
             .chain(std::iter::once(tag))
             .collect();
         let stdout = output.stdout.as_raw_fd();
-        let request = super::spawn::SpawnRequest {
+        super::spawn::spawn(&super::spawn::SpawnRequest {
             executable,
             arg0: &spec.program,
             args: &spec.args,
@@ -361,8 +357,29 @@ fn start_leader(
             cwd: &task.workdir,
             stdout,
             stderr: output.stderr.as_ref().map_or(stdout, AsRawFd::as_raw_fd),
-        };
-        return super::spawn::spawn(&request).map(GroupLeader::Spawned);
+        })
+    };
+    if Path::new(&spec.program).is_absolute() {
+        return spawn_at(Path::new(&spec.program)).map(GroupLeader::Spawned);
+    }
+    if let Some(found) = resolve_on_path(&spec.program, &spec.env, Lookup::Remembered) {
+        match spawn_at(&found.path) {
+            // A remembered program that cannot be started any more (removed,
+            // no longer executable) is looked up afresh, once.
+            Err(e)
+                if found.remembered
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                    ) =>
+            {
+                if let Some(fresh) = resolve_on_path(&spec.program, &spec.env, Lookup::Fresh) {
+                    return spawn_at(&fresh.path).map(GroupLeader::Spawned);
+                }
+                // Found nowhere now: the spawn below reports it as usual.
+            }
+            spawned => return spawned.map(GroupLeader::Spawned),
+        }
     }
     let stderr = match output.stderr {
         Some(stderr) => stderr,
@@ -433,14 +450,16 @@ impl GroupLeader {
 /// nothing found (the spawn then reports the error as it always did).
 ///
 /// Like a shell's command hash, a program found once is remembered for its
-/// `PATH` (1,000 agents running the same command look it up once); the
-/// remembered file is checked again on every use (still an executable file)
-/// and looked up afresh when it is not. A program placed in an earlier `PATH`
-/// folder during a run is therefore not noticed, as in a shell.
+/// `PATH` (1,000 agents running the same command look it up once) and used
+/// without another look (`Lookup::Remembered`); the caller looks it up afresh
+/// (`Lookup::Fresh`) when starting the remembered file fails, as bash does.
+/// A program placed in an earlier `PATH` folder during a run is therefore
+/// not noticed, as in a shell.
 pub(crate) fn resolve_on_path(
     program: &std::ffi::OsStr,
     env: &[(String, std::ffi::OsString)],
-) -> Option<std::path::PathBuf> {
+    lookup: Lookup,
+) -> Option<Resolved> {
     use std::os::unix::ffi::OsStrExt;
     type Found = std::collections::HashMap<(std::ffi::OsString, std::ffi::OsString), PathBuf>;
     static FOUND: std::sync::LazyLock<std::sync::Mutex<Found>> =
@@ -453,20 +472,44 @@ pub(crate) fn resolve_on_path(
         None => std::env::var_os("PATH")?,
     };
     let key = (program.to_os_string(), path);
-    let remembered = FOUND
+    let mut found = FOUND
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-        .cloned();
-    if let Some(found) = remembered.filter(|found| is_executable_file(found)) {
-        return Some(found);
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if lookup == Lookup::Remembered
+        && let Some(path) = found.get(&key)
+    {
+        return Some(Resolved {
+            path: path.clone(),
+            remembered: true,
+        });
     }
-    let found = search_path(program, &key.1)?;
-    FOUND
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(key, found.clone());
-    Some(found)
+    let Some(path) = search_path(program, &key.1) else {
+        found.remove(&key);
+        return None;
+    };
+    found.insert(key, path.clone());
+    Some(Resolved {
+        path,
+        remembered: false,
+    })
+}
+
+/// Whether [`resolve_on_path`] may answer from what it remembers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Lookup {
+    /// A program found before is not looked for again.
+    Remembered,
+    /// Search the `PATH` folders now (and remember what is found).
+    Fresh,
+}
+
+/// A program found by [`resolve_on_path`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Resolved {
+    /// Its file.
+    pub(crate) path: PathBuf,
+    /// Answered from memory, without checking the file again.
+    pub(crate) remembered: bool,
 }
 
 /// The first folder of `path` holding an executable `program` (see [`resolve_on_path`]).
@@ -867,20 +910,27 @@ mod tests {
         std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = format!("{}:{}", a.display(), b.display());
         assert_eq!(
-            resolve_on_path(OsStr::new("tool"), &env_path(&path)),
+            found(OsStr::new("tool"), &env_path(&path), Lookup::Fresh),
             Some(b.join("tool"))
         );
         // A folder of that name is not a program.
         std::fs::create_dir_all(a.join("dir")).unwrap();
-        assert_eq!(resolve_on_path(OsStr::new("dir"), &env_path(&path)), None);
         assert_eq!(
-            resolve_on_path(OsStr::new("missing"), &env_path(&path)),
+            found(OsStr::new("dir"), &env_path(&path), Lookup::Fresh),
+            None
+        );
+        assert_eq!(
+            found(OsStr::new("missing"), &env_path(&path), Lookup::Fresh),
             None
         );
     }
 
+    fn found(program: &OsStr, env: &[(String, OsString)], lookup: Lookup) -> Option<PathBuf> {
+        resolve_on_path(program, env, lookup).map(|r| r.path)
+    }
+
     #[test]
-    fn a_remembered_program_that_is_gone_is_looked_up_again() {
+    fn a_program_is_remembered_until_a_fresh_lookup() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         for folder in [&a, &b] {
@@ -890,38 +940,46 @@ mod tests {
                 .unwrap();
         }
         let env = env_path(&format!("{}:{}", a.display(), b.display()));
-        assert_eq!(
-            resolve_on_path(OsStr::new("tool"), &env),
-            Some(a.join("tool"))
-        );
-        assert_eq!(
-            resolve_on_path(OsStr::new("tool"), &env),
-            Some(a.join("tool"))
-        );
+        let first = resolve_on_path(OsStr::new("tool"), &env, Lookup::Remembered).unwrap();
+        assert_eq!((first.path, first.remembered), (a.join("tool"), false));
         std::fs::remove_file(a.join("tool")).unwrap();
+        let again = resolve_on_path(OsStr::new("tool"), &env, Lookup::Remembered).unwrap();
         assert_eq!(
-            resolve_on_path(OsStr::new("tool"), &env),
+            (again.path, again.remembered),
+            (a.join("tool"), true),
+            "no file system access for a remembered program"
+        );
+        assert_eq!(
+            found(OsStr::new("tool"), &env, Lookup::Fresh),
             Some(b.join("tool"))
         );
+        assert_eq!(
+            found(OsStr::new("tool"), &env, Lookup::Remembered),
+            Some(b.join("tool")),
+            "the fresh lookup is remembered"
+        );
         std::fs::remove_file(b.join("tool")).unwrap();
-        assert_eq!(resolve_on_path(OsStr::new("tool"), &env), None);
+        assert_eq!(found(OsStr::new("tool"), &env, Lookup::Fresh), None);
+        assert_eq!(
+            found(OsStr::new("tool"), &env, Lookup::Remembered),
+            None,
+            "a program found nowhere is forgotten"
+        );
     }
 
     #[test]
     fn paths_and_relative_path_entries_are_left_to_the_spawn() {
         let dir = tempfile::tempdir().unwrap();
         let abs = dir.path().display().to_string();
-        assert_eq!(resolve_on_path(OsStr::new("./tool"), &env_path(&abs)), None);
+        let lookup = Lookup::Fresh;
+        assert_eq!(found(OsStr::new("./tool"), &env_path(&abs), lookup), None);
+        assert_eq!(found(OsStr::new("/bin/sh"), &env_path(&abs), lookup), None);
         assert_eq!(
-            resolve_on_path(OsStr::new("/bin/sh"), &env_path(&abs)),
+            found(OsStr::new("sh"), &env_path(&format!("bin:{abs}")), lookup),
             None
         );
         assert_eq!(
-            resolve_on_path(OsStr::new("sh"), &env_path(&format!("bin:{abs}"))),
-            None
-        );
-        assert_eq!(
-            resolve_on_path(OsStr::new("sh"), &env_path(&format!("{abs}::/bin"))),
+            found(OsStr::new("sh"), &env_path(&format!("{abs}::/bin")), lookup),
             None
         );
     }

@@ -759,8 +759,16 @@ mod tests {
             Err(io::Error::other("serializer failed"))
         });
         assert!(failed.is_err());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "new", "the old file stays");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "new",
+            "the old file stays"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]

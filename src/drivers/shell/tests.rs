@@ -695,3 +695,44 @@ async fn one_gibibyte_of(line: &str) {
 async fn one_gibibyte_of_bracketed_output_keeps_memory_bounded() {
     one_gibibyte_of("[INFO] some log line with words").await;
 }
+
+#[tokio::test]
+async fn a_remembered_program_removed_between_two_agents_is_looked_up_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let (a, b) = (fx.path().join("a"), fx.path().join("b"));
+    for (folder, word) in [(&a, "from-a"), (&b, "from-b")] {
+        std::fs::create_dir_all(folder).unwrap();
+        let tool = folder.join("llmo-test-tool");
+        std::fs::write(&tool, format!("#!/bin/sh\necho {word}\n")).unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}:/usr/bin:/bin", a.display(), b.display());
+    let task = || {
+        let mut task = fx.task(argv(&["llmo-test-tool"]));
+        task.agent.env.insert("PATH".into(), path.clone());
+        task
+    };
+    let first = run(task()).await;
+    assert!(matches!(
+        first.result.outcome,
+        AgentOutcome::Completed { .. }
+    ));
+    assert!(
+        std::fs::read_to_string(fx.log())
+            .unwrap()
+            .contains("from-a")
+    );
+    std::fs::remove_file(a.join("llmo-test-tool")).unwrap();
+    let second = run(task()).await;
+    assert!(
+        matches!(second.result.outcome, AgentOutcome::Completed { .. }),
+        "{:?}",
+        second.result.outcome
+    );
+    assert!(
+        std::fs::read_to_string(fx.log())
+            .unwrap()
+            .contains("from-b")
+    );
+}
