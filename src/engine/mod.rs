@@ -484,10 +484,7 @@ impl Engine {
     }
 
     fn send_to_writer(&mut self, batch: writer::Batch) -> Result<(), EngineError> {
-        let sent = self
-            .writer
-            .as_ref()
-            .is_some_and(|w| w.batches.send(batch).is_ok());
+        let sent = self.writer.as_mut().is_some_and(|w| w.send(batch).is_ok());
         if sent {
             Ok(())
         } else {
@@ -965,15 +962,15 @@ impl Engine {
         // the agents' logs, written in the background (see
         // `drivers::transcript`), are complete; the final files are written;
         // and the at-end work (the run history) is prepared and started.
-        // Dropping the batches' sender ends the writer.
-        let writer_stopped = self.writer.take().map(|w| w.stopped);
+        // Stopping the writer closes its connection.
+        let writer_stopped = self.writer.take().map(writer::Writer::stop);
         let journal = self.journal.clone();
         let closing = tokio::spawn(async move {
             crate::drivers::transcript::flush_all().await;
             if let Some(stopped) = writer_stopped {
                 // Its connection closes first: the pool's is then the last
                 // one, and its close checkpoints the WAL into the file.
-                let _ = stopped.await;
+                stopped.await;
             }
             journal.close().await;
         });

@@ -1,18 +1,23 @@
-//! The journal writer: commits the engine's event batches in order, off the
-//! engine's loop, and only then lets their effects happen.
+//! The journal writer: commits the engine's event batches in order and only
+//! then lets their effects happen.
 //!
 //! The loop hands each batch of staged events to this writer together with
-//! the launches (agent attempts) those events announce, and goes on deciding.
-//! The writer (a thread with a SQLite connection of its own, see
-//! [`Appender`]; a task for a PostgreSQL journal) takes every batch waiting
-//! for it, commits them in one transaction (group commit) to a journal
-//! opened with [`Journal::open_with_explicit_sync`], then starts the batches' launches
-//! and tells the loop which records are written. A syncer task beside it
-//! flushes the journal to disk (`fdatasync`) after commits, coalescing
-//! requests and starting at most one flush every [`SYNC_INTERVAL`] (at once
-//! when a batch waits for the disk), and releases the barriers of batches
-//! that must be on disk before the engine goes on (wave ends, the end of the
-//! run).
+//! the launches (agent attempts) those events announce. A SQLite journal is
+//! committed at once, on the loop's own thread, through an [`Appender`] (a
+//! connection of its own): appending to the WAL without waiting for the
+//! disk takes tens of microseconds, less than handing the batch to another
+//! thread and hearing back (two thread wake-ups per agent, measured in
+//! BENCHMARKS.md, eighth session). A PostgreSQL journal (or a SQLite one
+//! whose appender cannot open) is written by a task through the journal's
+//! pool, which takes every batch waiting for it and commits them in one
+//! transaction (group commit) while the loop goes on deciding. Either way the
+//! journal was opened with [`Journal::open_with_explicit_sync`], the
+//! batches' launches start after their commit, and the loop hears which
+//! records are written. A syncer task beside it flushes the journal to disk
+//! (`fdatasync`) after commits, coalescing requests and starting at most one
+//! flush every [`SYNC_INTERVAL`] (at once when a batch waits for the disk),
+//! and releases the barriers of batches that must be on disk before the
+//! engine goes on (wave ends, the end of the run).
 //!
 //! So every event is in the journal file before it takes effect (an agent
 //! process never starts before its `AgentStarted` is written, and a killed
@@ -22,6 +27,13 @@
 //! agent's end and the next agent's start. A power loss can cost the events
 //! of that window, as a suffix: an agent that completed in that window runs again on resume,
 //! and one that started in it restarts with the same attempt number.
+//!
+//! An inline commit blocks the loop's thread while SQLite waits for a lock
+//! held by another connection (up to the appender's busy timeout). In WAL
+//! mode only another writer holds one, and nothing else writes a running
+//! run's journal; SQLite's automatic checkpoints (every 1,000 WAL pages) also
+//! run inline, as they ran on the writer thread before, where they held up
+//! the launches all the same.
 
 use std::sync::Arc;
 
@@ -64,23 +76,80 @@ const MAX_GROUP_RECORDS: usize = 4096;
 /// asynchronous commit flushes every 200 ms (`wal_writer_delay`).
 pub const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The writer's input and the news of its end.
+/// The writer: where the engine sends its batches.
 pub struct Writer {
-    /// Batches sent here are committed in order.
-    pub batches: mpsc::UnboundedSender<Batch>,
-    /// Resolves once the writer has stopped and closed its own connection to
-    /// the journal (after `batches` is dropped, or after a failure).
-    pub stopped: oneshot::Receiver<()>,
+    input: Input,
 }
 
-/// Starts the writer and syncer. Batches sent to [`Writer::batches`] are
-/// committed in order; results arrive on `done`. The writer ends when the
-/// channel closes or after a failure.
+/// Where a [`Writer`]'s batches go.
+enum Input {
+    /// Committed on the caller's thread (a SQLite journal); `None` once a
+    /// commit failed (the writer has stopped).
+    Inline(Option<Box<Inline>>),
+    /// Sent to the writer task, which tells `stopped` when it has ended.
+    Task {
+        batches: mpsc::UnboundedSender<Batch>,
+        stopped: oneshot::Receiver<()>,
+    },
+}
+
+/// An inline writer's connection and announcer.
+struct Inline {
+    appender: Appender,
+    announcer: Announcer,
+}
+
+impl Writer {
+    /// Commits `batch` (after every batch sent before), then starts its
+    /// launches. An inline writer commits before returning; a task writer
+    /// later. The result arrives on the `done` channel given to [`spawn`].
+    /// `Err` gives the batch back when the writer has stopped (after a
+    /// failure, which was sent to `done`).
+    pub fn send(&mut self, batch: Batch) -> Result<(), Box<Batch>> {
+        match &mut self.input {
+            Input::Inline(slot) => {
+                let Some(inline) = slot.as_mut() else {
+                    return Err(Box::new(batch));
+                };
+                let group = gather(batch, None);
+                match inline.appender.write(&group.records) {
+                    Ok(()) => inline.announcer.committed(group),
+                    Err(e) => {
+                        inline.announcer.failed(group, e);
+                        *slot = None;
+                    }
+                }
+                Ok(())
+            }
+            Input::Task { batches, .. } => batches.send(batch).map_err(|e| Box::new(e.0)),
+        }
+    }
+
+    /// Stops the writer: resolves once it has closed its own connection to
+    /// the journal (the pool's is then the last one, and its close
+    /// checkpoints the WAL into the file).
+    pub fn stop(self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let stopped = match self.input {
+            // Dropping the appender closes its connection now.
+            Input::Inline(_) => None,
+            // Dropping the sender ends the task.
+            Input::Task { stopped, .. } => Some(stopped),
+        };
+        async move {
+            if let Some(stopped) = stopped {
+                let _ = stopped.await;
+            }
+        }
+    }
+}
+
+/// Starts the writer and syncer. Batches sent with [`Writer::send`] are
+/// committed in order; results arrive on `done`. The writer stops at
+/// [`Writer::stop`] or after a failure.
 ///
-/// A SQLite journal is written by a thread of its own through an
-/// [`Appender`] (no round trip to sqlx's connection thread per commit); a
-/// PostgreSQL journal (or a SQLite one whose appender cannot open) by a task
-/// through the journal's pool.
+/// A SQLite journal is written inline through an [`Appender`] (no round trip
+/// to another thread per commit); a PostgreSQL journal (or a SQLite one
+/// whose appender cannot open) by a task through the journal's pool.
 pub fn spawn(journal: Journal, done: mpsc::UnboundedSender<Committed>) -> Writer {
     spawn_with_interval(journal, done, SYNC_INTERVAL)
 }
@@ -91,8 +160,6 @@ fn spawn_with_interval(
     done: mpsc::UnboundedSender<Committed>,
     sync_interval: std::time::Duration,
 ) -> Writer {
-    let (tx, rx) = mpsc::unbounded_channel::<Batch>();
-    let (stopped_tx, stopped) = oneshot::channel();
     // Commit generations: written (by the writer) and synced (by the syncer).
     let (written_tx, written_rx) = watch::channel(0u64);
     let (synced_tx, synced_rx) = watch::channel(0u64);
@@ -114,24 +181,35 @@ fn spawn_with_interval(
         synced: synced_rx,
         done,
     };
-    match journal.appender() {
-        Some(Ok(appender)) => {
-            // A thread of the blocking pool, for the whole run.
-            tokio::task::spawn_blocking(move || {
-                append_on_this_thread(appender, rx, announcer);
-                let _ = stopped_tx.send(());
-            });
-        }
-        Some(Err(_)) | None => {
-            tokio::spawn(async move {
-                write_through_the_pool(journal, rx, announcer).await;
-                let _ = stopped_tx.send(());
-            });
-        }
+    if let Some(Ok(appender)) = journal.appender() {
+        return Writer {
+            input: Input::Inline(Some(Box::new(Inline {
+                appender,
+                announcer,
+            }))),
+        };
     }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
+    let (stopped_tx, stopped) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut announcer = announcer;
+        while let Some(first) = rx.recv().await {
+            let group = gather(first, Some(&mut rx));
+            match journal.write(&group.records).await {
+                Ok(()) => announcer.committed(group),
+                Err(e) => {
+                    announcer.failed(group, e);
+                    break;
+                }
+            }
+        }
+        let _ = stopped_tx.send(());
+    });
     Writer {
-        batches: tx,
-        stopped,
+        input: Input::Task {
+            batches: tx,
+            stopped,
+        },
     }
 }
 
@@ -142,17 +220,18 @@ struct Group {
     barriers: Vec<oneshot::Sender<Result<(), Arc<JournalError>>>>,
 }
 
-/// `first` and every batch waiting behind it, up to [`MAX_GROUP_RECORDS`] records.
-fn gather(first: Batch, rx: &mut mpsc::UnboundedReceiver<Batch>) -> Group {
+/// `first` and every batch waiting behind it in `rx` (if any), up to
+/// [`MAX_GROUP_RECORDS`] records.
+fn gather(first: Batch, mut rx: Option<&mut mpsc::UnboundedReceiver<Batch>>) -> Group {
     let mut batches = vec![first];
     let mut count = batches[0].records.len();
     while count < MAX_GROUP_RECORDS {
-        match rx.try_recv() {
-            Ok(batch) => {
+        match rx.as_mut().map(|rx| rx.try_recv()) {
+            Some(Ok(batch)) => {
                 count += batch.records.len();
                 batches.push(batch);
             }
-            Err(_) => break,
+            _ => break,
         }
     }
     let mut group = Group {
@@ -215,37 +294,6 @@ impl Announcer {
     }
 }
 
-/// The writer loop of a SQLite journal, on a thread of its own.
-fn append_on_this_thread(
-    mut appender: Appender,
-    mut rx: mpsc::UnboundedReceiver<Batch>,
-    mut announcer: Announcer,
-) {
-    while let Some(first) = rx.blocking_recv() {
-        let group = gather(first, &mut rx);
-        match appender.write(&group.records) {
-            Ok(()) => announcer.committed(group),
-            Err(e) => return announcer.failed(group, e),
-        }
-    }
-}
-
-/// The writer loop through the journal's pool (PostgreSQL, or a SQLite
-/// journal whose appender could not open).
-async fn write_through_the_pool(
-    journal: Journal,
-    mut rx: mpsc::UnboundedReceiver<Batch>,
-    mut announcer: Announcer,
-) {
-    while let Some(first) = rx.recv().await {
-        let group = gather(first, &mut rx);
-        match journal.write(&group.records).await {
-            Ok(()) => announcer.committed(group),
-            Err(e) => return announcer.failed(group, e),
-        }
-    }
-}
-
 /// Syncs the journal after commits, one fsync for however many commits
 /// happened while the previous one ran, starting at most one every
 /// `interval` ([`SYNC_INTERVAL`]) unless a barrier waits for a written generation.
@@ -300,7 +348,7 @@ mod tests {
             .await
             .unwrap();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let writer = spawn(journal.clone(), done_tx).batches;
+        let mut writer = spawn(journal.clone(), done_tx);
         let (seen_tx, seen_rx) = oneshot::channel();
         let probe = journal.clone();
         let launch: Launch = Box::pin(async move {
@@ -343,8 +391,7 @@ mod tests {
             .await
             .unwrap();
         let (done_tx, _done_rx) = mpsc::unbounded_channel();
-        let writer =
-            spawn_with_interval(journal, done_tx, std::time::Duration::from_secs(60)).batches;
+        let mut writer = spawn_with_interval(journal, done_tx, std::time::Duration::from_secs(60));
         for seq in 1..=3 {
             let (barrier_tx, barrier_rx) = oneshot::channel();
             writer
@@ -377,7 +424,7 @@ mod tests {
         let journal = Journal::open(&dir.path().join("j.sqlite")).await.unwrap();
         journal.write(&[record(1)]).await.unwrap();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-        let writer = spawn(journal, done_tx).batches;
+        let mut writer = spawn(journal, done_tx);
         let launched = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&launched);
         let (barrier_tx, barrier_rx) = oneshot::channel();
