@@ -12,7 +12,10 @@ use sqlx::sqlite::{
 use super::{HistoryError, HistoryRow, RunRow};
 
 /// The schema migrations, in order; the file's `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/history/0001_history.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/history/0001_history.sql"),
+    include_str!("../../migrations/history/0002_drop_unused_index.sql"),
+];
 
 /// An open history file.
 #[derive(Debug, Clone)]
@@ -28,6 +31,29 @@ pub struct RowFilter {
     pub plan: Option<String>,
     /// Leave this run out (the run being predicted).
     pub exclude_run: Option<String>,
+}
+
+/// The query of [`HistoryStore::rows`], in two forms so that a plan's rows
+/// are found through `agent_runs_by_plan` (`?1 IS NULL OR plan = ?1` would
+/// scan the whole table). `?1` is the plan, `?2` a run to leave out.
+fn rows_query(for_a_plan: bool) -> &'static str {
+    macro_rules! select_where {
+        ($plan_test:literal) => {
+            concat!(
+                "SELECT run_id, agent_id, plan, plan_path, wave, platform, model, scope, ",
+                "estimate_secs, actual_secs, attempt_secs, attempts, failed_attempts, outcome, ",
+                "gates_passed, gates_failed, input_tokens, output_tokens, cost_usd, ",
+                "started_at_ms, finished_at_ms FROM agent_runs WHERE ",
+                $plan_test,
+                " AND (?2 IS NULL OR run_id <> ?2) ORDER BY finished_at_ms, run_id, agent_id"
+            )
+        };
+    }
+    if for_a_plan {
+        select_where!("plan = ?1")
+    } else {
+        select_where!("?1 IS NULL")
+    }
 }
 
 /// Agent rows per INSERT statement (21 parameters each; SQLite allows 32,766).
@@ -223,18 +249,12 @@ impl HistoryStore {
 
     /// Agent rows, oldest first.
     pub async fn rows(&self, filter: &RowFilter) -> Result<Vec<HistoryRow>, HistoryError> {
-        let records = sqlx::query(
-            "SELECT run_id, agent_id, plan, plan_path, wave, platform, model, scope, estimate_secs, \
-             actual_secs, attempt_secs, attempts, failed_attempts, outcome, gates_passed, gates_failed, \
-             input_tokens, output_tokens, cost_usd, started_at_ms, finished_at_ms FROM agent_runs \
-             WHERE (?1 IS NULL OR plan = ?1) AND (?2 IS NULL OR run_id <> ?2) \
-             ORDER BY finished_at_ms, run_id, agent_id",
-        )
-        .bind(&filter.plan)
-        .bind(&filter.exclude_run)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
+        let records = sqlx::query(rows_query(filter.plan.is_some()))
+            .bind(&filter.plan)
+            .bind(&filter.exclude_run)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
         Ok(records
             .into_iter()
             .map(|r| {
@@ -403,6 +423,40 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(others.len(), 1);
         assert_eq!(others[0].run_id, "r2");
+    }
+
+    #[tokio::test]
+    async fn agent_rows_have_only_the_index_a_query_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(&dir.path().join("history.sqlite"))
+            .await
+            .unwrap();
+        let indexes: Vec<String> = sqlx::query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'agent_runs' \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        assert_eq!(indexes, vec!["agent_runs_by_plan".to_string()]);
+        let explain = format!("EXPLAIN QUERY PLAN {}", rows_query(true));
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind("p")
+            .bind(None::<String>)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains("agent_runs_by_plan")),
+            "{plan:?}"
+        );
+        store.close().await;
     }
 
     #[tokio::test]
