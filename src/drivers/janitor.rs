@@ -246,7 +246,7 @@ pub fn janitor_main() -> u8 {
     if !at_end {
         match registry.tags.first().and_then(|tag| watch_parent(tag)) {
             Some(pidfd) => read_until_the_parent_exits(&pidfd, &mut registry, &mut pending),
-            None => while read_some(&mut registry, &mut pending) == Read::More {},
+            None => read_to_end(&mut registry, &mut pending),
         }
     }
     registry.kill_all();
@@ -278,7 +278,7 @@ fn read_until_the_parent_exits(
 ) {
     use std::os::fd::AsRawFd;
     if !set_stdin_nonblocking(true) {
-        while read_some(registry, pending) == Read::More {}
+        read_to_end(registry, pending);
         return;
     }
     loop {
@@ -300,7 +300,7 @@ fn read_until_the_parent_exits(
         if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             // poll itself fails: read each line as it comes, until end of file.
             set_stdin_nonblocking(false);
-            while read_some(registry, pending) == Read::More {}
+            read_to_end(registry, pending);
             return;
         }
     }
@@ -329,6 +329,11 @@ enum Read {
     Empty,
     /// End of file, or the pipe cannot be read.
     End,
+}
+
+/// Reads standard input (blocking) line by line until end of file.
+fn read_to_end(registry: &mut Registry, pending: &mut Vec<u8>) {
+    while read_some(registry, pending) == Read::More {}
 }
 
 /// Reads standard input once and applies the complete lines read.

@@ -472,22 +472,25 @@ pub(crate) fn resolve_on_path(
         None => std::env::var_os("PATH")?,
     };
     let key = (program.to_os_string(), path);
-    let mut found = FOUND
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let found = || {
+        FOUND
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     if lookup == Lookup::Remembered
-        && let Some(path) = found.get(&key)
+        && let Some(path) = found().get(&key).cloned()
     {
         return Some(Resolved {
-            path: path.clone(),
+            path,
             remembered: true,
         });
     }
+    // Searched without holding the lock: other agents' spawns go on meanwhile.
     let Some(path) = search_path(program, &key.1) else {
-        found.remove(&key);
+        found().remove(&key);
         return None;
     };
-    found.insert(key, path.clone());
+    found().insert(key, path.clone());
     Some(Resolved {
         path,
         remembered: false,
