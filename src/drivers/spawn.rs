@@ -1,4 +1,4 @@
-//! Starting an agent process cheaply: `posix_spawn` with a prepared
+//! Starting an agent process cheaply: a `vfork`-style clone with a prepared
 //! environment, and waiting for it through a pidfd.
 //!
 //! `std::process::Command` copies the orchestrator's whole environment into
@@ -11,11 +11,18 @@
 //!   kept as `KEY=VALUE` C strings (nothing in the orchestrator changes its
 //!   own environment after start-up; the agents' variables are given per
 //!   spawn and override the inherited ones of the same name);
-//! - the child is started by `posix_spawn` (a `vfork`-style clone in glibc)
-//!   as the leader of a new process group, with stdin on `/dev/null` (opened
-//!   once), stdout and stderr on the given pipes, the signal mask emptied and
-//!   `SIGPIPE` back to its default (as `std` does), in its working directory
-//!   (`posix_spawn_file_actions_addchdir_np`);
+//! - the child is a `clone(CLONE_VM | CLONE_VFORK)` of the calling thread,
+//!   running on a stack the thread keeps for its children, as the leader of
+//!   a new process group, with stdin on `/dev/null` (opened once), stdout
+//!   and stderr on the given pipes, in its working directory, the signal
+//!   mask emptied and `SIGPIPE` back to its default (as `std` does). glibc's
+//!   `posix_spawn`, used before, does the same but maps and unmaps a fresh
+//!   stack for every child (the unmapping interrupts the orchestrator's other
+//!   threads to flush their TLBs) and resets every signal's disposition in
+//!   the child one by one (about 120 system calls per child, whose parent
+//!   thread waits meanwhile); without them a 1,000-agent run took 9 % less
+//!   CPU (BENCHMARKS.md, ninth session). How the child avoids running a
+//!   handler of the orchestrator is explained in `child_main`;
 //! - its exit is awaited on a pidfd registered with the tokio reactor, then
 //!   collected with `waitpid`. Kernels without pidfds (before 5.3) wait on a
 //!   blocking thread instead.
@@ -112,32 +119,111 @@ fn environment(env: &[(&str, &OsStr)]) -> io::Result<(Vec<CString>, Vec<*const l
     Ok((own, pointers))
 }
 
-/// Turns a `posix_spawn*` return code into a result.
-fn check(code: libc::c_int) -> io::Result<()> {
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(code))
-    }
+/// What the child reads before it becomes the program, prepared by the
+/// parent; the child writes `error` (the parent reads it once the child has
+/// exec'd or exited).
+#[repr(C)]
+struct ChildPlan {
+    executable: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    stdin: libc::c_int,
+    stdout: libc::c_int,
+    stderr: libc::c_int,
+    /// The `errno` of the step that failed; 0 when the program started.
+    error: libc::c_int,
 }
 
-/// `posix_spawn_file_actions_t` destroyed on drop.
-struct FileActions(libc::posix_spawn_file_actions_t);
+/// Bytes of the stack the child runs on before `execve`. Its frames are a
+/// few system-call wrappers (glibc's `posix_spawn` sizes its child's stack
+/// at 32 KiB plus the arguments).
+const CHILD_STACK_BYTES: usize = 64 * 1024;
 
-impl Drop for FileActions {
-    fn drop(&mut self) {
-        // SAFETY: initialised by `posix_spawn_file_actions_init` in `spawn`.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
-    }
+thread_local! {
+    /// This thread's stack for its children. A thread starts one child at a
+    /// time and is suspended until that child has exec'd or exited
+    /// (`CLONE_VFORK`), so the stack is free again when `clone` returns.
+    static CHILD_STACK: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; CHILD_STACK_BYTES]);
 }
 
-/// `posix_spawnattr_t` destroyed on drop.
-struct Attributes(libc::posix_spawnattr_t);
-
-impl Drop for Attributes {
-    fn drop(&mut self) {
-        // SAFETY: initialised by `posix_spawnattr_init` in `spawn`.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+/// The child side of [`spawn`]: from a `CLONE_VM | CLONE_VFORK` clone, with
+/// every signal blocked, it sets itself up and execs the program. It shares
+/// the parent's memory (the parent's thread is suspended meanwhile, its other
+/// threads go on), so it only calls async-signal-safe system-call wrappers,
+/// allocates nothing and cannot panic.
+extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `plan` points to the `ChildPlan` on the suspended parent
+    // thread's stack, valid until this child execs or exits; every pointer
+    // in it is valid (see `spawn`); the calls below are plain system calls.
+    unsafe {
+        let plan = &mut *plan.cast::<ChildPlan>();
+        let fail = |plan: &mut ChildPlan| -> ! {
+            plan.error = *libc::__errno_location();
+            libc::_exit(127)
+        };
+        // A group of its own first: from now on only signals sent to this
+        // new process (or group) by id can reach it.
+        if libc::setpgid(0, 0) != 0 {
+            fail(plan);
+        }
+        let mut stdin = plan.stdin;
+        let mut stdout = plan.stdout;
+        let mut stderr = plan.stderr;
+        // A source among 0–2 would be overwritten by an earlier `dup2`: move
+        // it above 2 first (std makes sure 0–2 are open, so this does not
+        // happen in the binary).
+        for fd in [&mut stdin, &mut stdout, &mut stderr] {
+            if *fd < 3 {
+                *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+                if *fd < 0 {
+                    fail(plan);
+                }
+            }
+        }
+        for (fd, target) in [(stdin, 0), (stdout, 1), (stderr, 2)] {
+            if libc::dup2(fd, target) < 0 {
+                fail(plan);
+            }
+        }
+        if libc::chdir(plan.cwd) != 0 {
+            fail(plan);
+        }
+        // `execve` resets caught signals to their defaults and keeps ignored
+        // ones ignored, as the program expects; but a signal unblocked before
+        // it would run one of the parent's handlers here, in the parent's
+        // memory. A signal already pending (sent to the orchestrator's group
+        // before `setpgid`) gets its default first: each handled signal is
+        // reset, as glibc's `posix_spawn` always does (about 120 system
+        // calls per child, measured). Otherwise only a signal sent to this
+        // new process by id in the next few microseconds could run a handler
+        // here; the orchestrator's handlers (tokio's, std's) are
+        // async-signal-safe and only note the signal for the process.
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pending);
+        libc::sigpending(&mut pending);
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        if (1..=libc::SIGRTMAX()).any(|signal| libc::sigismember(&pending, signal) == 1) {
+            for signal in 1..=libc::SIGRTMAX() {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                    && current.sa_sigaction != libc::SIG_DFL
+                    && current.sa_sigaction != libc::SIG_IGN
+                {
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                }
+            }
+        }
+        // The orchestrator ignores SIGPIPE (as every Rust program does); its
+        // agents get the default back, as `std::process::Command` gives it.
+        libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::execve(plan.executable, plan.argv, plan.envp);
+        fail(plan)
     }
 }
 
@@ -156,67 +242,55 @@ pub(crate) fn spawn(request: &SpawnRequest<'_>) -> io::Result<Leader> {
     let mut argv: Vec<*const libc::c_char> = argv_owned.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let (_env_owned, envp) = environment(request.env)?;
-
-    // SAFETY: every pointer handed to libc below points into values that live
-    // until the end of this function (`executable`, `cwd`, `argv_owned`,
-    // `_env_owned`, `INHERITED`); the attribute and file-action objects are
-    // initialised before use and destroyed by their guards.
-    unsafe {
-        let mut actions = FileActions(std::mem::zeroed());
-        check(libc::posix_spawn_file_actions_init(&mut actions.0))?;
-        let mut attributes = Attributes(std::mem::zeroed());
-        check(libc::posix_spawnattr_init(&mut attributes.0))?;
-
-        check(libc::posix_spawn_file_actions_adddup2(
-            &mut actions.0,
-            dev_null.as_raw_fd(),
-            0,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            &mut actions.0,
-            request.stdout,
-            1,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            &mut actions.0,
-            request.stderr,
-            2,
-        ))?;
-        check(libc::posix_spawn_file_actions_addchdir_np(
-            &mut actions.0,
-            cwd.as_ptr(),
-        ))?;
-
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        check(libc::posix_spawnattr_setsigmask(&mut attributes.0, &empty))?;
-        let mut defaults: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut defaults);
-        libc::sigaddset(&mut defaults, libc::SIGPIPE);
-        check(libc::posix_spawnattr_setsigdefault(
-            &mut attributes.0,
-            &defaults,
-        ))?;
-        check(libc::posix_spawnattr_setpgroup(&mut attributes.0, 0))?;
-        let flags = libc::POSIX_SPAWN_SETPGROUP
-            | libc::POSIX_SPAWN_SETSIGMASK
-            | libc::POSIX_SPAWN_SETSIGDEF;
-        check(libc::posix_spawnattr_setflags(
-            &mut attributes.0,
-            flags as libc::c_short,
-        ))?;
-
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            executable.as_ptr(),
-            &actions.0,
-            &attributes.0,
-            argv.as_ptr().cast(),
-            envp.as_ptr().cast(),
-        ))?;
-        Ok(Leader::watch(pid))
+    let mut plan = ChildPlan {
+        executable: executable.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ptr(),
+        stdin: dev_null.as_raw_fd(),
+        stdout: request.stdout,
+        stderr: request.stderr,
+        error: 0,
+    };
+    let (pid, clone_error) = CHILD_STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        let range = stack.as_mut_ptr_range();
+        // The stack grows down from its 16-byte aligned top.
+        let top = range.end.wrapping_sub(range.end as usize % 16);
+        // SAFETY: the child runs `child_main` on `stack` (ours alone until
+        // `clone` returns: this thread is suspended until the child execs or
+        // exits) with `plan`, whose pointers into `executable`, `argv`,
+        // `envp` (`_env_owned`, `INHERITED`) and `cwd` outlive the call.
+        // Blocking every signal first keeps the parent's handlers from
+        // running in the child before it has set itself up.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            let pid = libc::clone(
+                child_main,
+                top.cast(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&raw mut plan).cast(),
+            );
+            let clone_error = *libc::__errno_location();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+            (pid, clone_error)
+        }
+    });
+    if pid < 0 {
+        return Err(io::Error::from_raw_os_error(clone_error));
     }
+    // SAFETY: the child has exec'd or exited (`CLONE_VFORK`); nothing writes
+    // `plan` any more, but the compiler does not know the child wrote it.
+    let error = unsafe { std::ptr::read_volatile(&raw const plan.error) };
+    if error != 0 {
+        // It exited with 127 without becoming the program.
+        let _ = reap(pid);
+        return Err(io::Error::from_raw_os_error(error));
+    }
+    Ok(Leader::watch(pid))
 }
 
 /// How the exit of a [`Leader`] is awaited.
@@ -547,5 +621,79 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// The mask of `field` (`SigIgn`, `SigBlk`) in a `/proc/<pid>/status` text.
+    fn signal_mask(status: &str, field: &str) -> u64 {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap();
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    }
+
+    #[test]
+    fn the_program_starts_unblocked_with_sigpipe_default_and_inherited_ignores_kept() {
+        // SAFETY: SIGUSR2 is not used by the test harness; ignoring it for
+        // a moment only changes what children inherit.
+        let previous = unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+        let dir = tempfile::tempdir().unwrap();
+        let (status, out) = run("/bin/cat", &["/proc/self/status"], &[], dir.path());
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGUSR2, previous) };
+        assert!(status.success(), "{out}");
+        let bit = |signal: i32| 1u64 << (signal - 1);
+        // The test process ignores SIGPIPE (as every Rust program does).
+        let ignored = signal_mask(&out, "SigIgn");
+        assert_eq!(
+            ignored & bit(libc::SIGPIPE),
+            0,
+            "SIGPIPE is back to its default"
+        );
+        assert_ne!(ignored & bit(libc::SIGUSR2), 0, "an inherited ignore stays");
+        assert_eq!(signal_mask(&out, "SigBlk"), 0, "no signal stays blocked");
+    }
+
+    #[test]
+    fn pipes_on_the_standard_descriptors_still_reach_the_child() {
+        // A pipe whose write end is this process's fd 0 (as when the
+        // orchestrator was started with stdin closed): the `dup2` onto the
+        // child's stdin must not overwrite it before it becomes stdout.
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        // SAFETY: fd 0 is saved and put back below; no other test reads stdin.
+        let saved = unsafe { libc::dup(0) };
+        assert!(saved >= 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::dup2(writer.as_raw_fd(), 0) }, 0);
+        drop(writer);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let dir = tempfile::tempdir().unwrap();
+        let args = [
+            OsString::from("-c"),
+            OsString::from("echo out; echo err >&2"),
+        ];
+        let spawned = spawn(&SpawnRequest {
+            executable: Path::new("/bin/sh"),
+            arg0: OsStr::new("sh"),
+            args: &args,
+            env: &[],
+            cwd: dir.path(),
+            stdout: 0,
+            stderr: 0,
+        });
+        // SAFETY: puts fd 0 back as it was.
+        unsafe {
+            libc::dup2(saved, 0);
+            libc::close(saved);
+        }
+        let status = runtime.block_on(spawned.unwrap().wait()).unwrap();
+        assert!(status.success());
+        let mut out = [0u8; 8];
+        reader.read_exact(&mut out).unwrap();
+        assert_eq!(&out, b"out\nerr\n");
     }
 }
