@@ -15,6 +15,7 @@ use super::{HistoryError, HistoryRow, RunRow};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/history/0001_history.sql"),
     include_str!("../../migrations/history/0002_drop_unused_index.sql"),
+    include_str!("../../migrations/history/0003_plan_index_in_time_order.sql"),
 ];
 
 /// An open history file.
@@ -34,7 +35,7 @@ pub struct RowFilter {
 }
 
 /// The query of [`HistoryStore::rows`], in two forms so that a plan's rows
-/// are found through `agent_runs_by_plan` (`?1 IS NULL OR plan = ?1` would
+/// are found through `agent_runs_by_plan_in_time` (`?1 IS NULL OR plan = ?1` would
 /// scan the whole table). `?1` is the plan, `?2` a run to leave out.
 fn rows_query(for_a_plan: bool) -> &'static str {
     macro_rules! select_where {
@@ -441,7 +442,7 @@ pub(crate) mod tests {
         .iter()
         .map(|r| r.get(0))
         .collect();
-        assert_eq!(indexes, vec!["agent_runs_by_plan".to_string()]);
+        assert_eq!(indexes, vec!["agent_runs_by_plan_in_time".to_string()]);
         let explain = format!("EXPLAIN QUERY PLAN {}", rows_query(true));
         let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
             .bind("p")
@@ -453,10 +454,51 @@ pub(crate) mod tests {
             .map(|r| r.get::<String, _>(3))
             .collect();
         assert!(
-            plan.iter().any(|step| step.contains("agent_runs_by_plan")),
+            plan.iter()
+                .any(|step| step.contains("agent_runs_by_plan_in_time")),
             "{plan:?}"
         );
         store.close().await;
+    }
+
+    /// Pages a run's upsert wrote: the frames in the write-ahead log, which
+    /// each close empties (it checkpoints the log into the file).
+    async fn pages_written_by(path: &Path, run_id: &str, finished_at_ms: i64) -> i64 {
+        let store = HistoryStore::open(path).await.unwrap();
+        let rows: Vec<HistoryRow> = (0..300)
+            .map(|i| HistoryRow {
+                finished_at_ms: finished_at_ms + i,
+                ..row(run_id, &format!("AGENT-{i:04}"))
+            })
+            .collect();
+        store
+            .upsert_run(&run(run_id, None, None), &rows)
+            .await
+            .unwrap();
+        let frames: i64 = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .get(1);
+        store.close().await;
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_new_run_of_a_long_recorded_plan_writes_as_few_pages_as_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let first = pages_written_by(&path, "run-000", 1_000_000).await;
+        for n in 1..30 {
+            pages_written_by(&path, &format!("run-{n:03}"), 1_000_000 + n * 10_000).await;
+        }
+        let last = pages_written_by(&path, "run-030", 2_000_000).await;
+        // Indexed by agent, the 31st run added an entry beside each agent's
+        // 30 earlier ones: all over the index (more than twice the pages).
+        assert!(
+            last <= first + 4,
+            "the first run wrote {first} pages, the 31st {last}"
+        );
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod appender;
 mod backend;
+mod create;
 pub mod event;
 pub mod postgres;
 pub mod state;

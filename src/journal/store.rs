@@ -67,6 +67,14 @@ pub enum JournalError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// A new journal file could not be created with its schema.
+    #[error("cannot create journal {path}: {source}")]
+    Create {
+        /// The journal file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
     /// The journal directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -181,6 +189,8 @@ impl SqliteJournal {
             path: path.to_path_buf(),
             source,
         };
+        // A new journal is created with its whole schema at once.
+        let created = super::create::create_if_missing(path, MIGRATIONS)?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(db)?
             .filename(path)
@@ -201,7 +211,9 @@ impl SqliteJournal {
             path: path.to_path_buf(),
             sync_each_commit: matches!(synchronous, SqliteSynchronous::Full),
         };
-        journal.migrate().await?;
+        if !created {
+            journal.migrate().await?;
+        }
         Ok(journal)
     }
 
