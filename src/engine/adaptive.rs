@@ -270,8 +270,6 @@ impl Engine {
             self.retry_at.remove(agent);
         }
         self.stage(events);
-        // The engine keeps the plan decoded (see `indexed`).
-        self.state.plan = None;
         self.flush().await
     }
 

@@ -294,9 +294,6 @@ impl Engine {
             run_id: engine.options.run_id.clone(),
             plan: plan_json,
         }]);
-        // The engine keeps the plan decoded: drop the state's JSON copy before
-        // the journal serializes its own (a large plan's tree is megabytes).
-        engine.state.plan = None;
         engine.flush().await?;
         if let Some(ws) = &engine.options.workspaces {
             let info = ws.info().clone();
@@ -435,7 +432,9 @@ impl Engine {
     /// until [`Self::flush`] writes them. Nothing outside the engine acts on a
     /// staged event (no process starts, no file or reporter sees it) before the
     /// flush, so "journaled before it takes effect" holds, and events that
-    /// happen together cost one transaction.
+    /// happen together cost one transaction. The state keeps no copy of a
+    /// plan's JSON (`RunStarted`, `PlanAdapted`): the engine keeps the plan
+    /// decoded.
     fn stage(&mut self, events: Vec<Event>) {
         let count = events.len();
         let at_ms = now_ms();

@@ -86,7 +86,6 @@ pub(crate) fn create_if_missing(path: &Path, migrations: &[&str]) -> Result<bool
 /// connection to close would otherwise copy the log into the file and delete
 /// it, work the run's own connections, opened next, would redo.
 fn drop_without_checkpoint(connection: rusqlite::Connection) -> Result<(), rusqlite::Error> {
-    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     connection
         .set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
