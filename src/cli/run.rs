@@ -504,8 +504,8 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             options.workspaces = open_workspaces(&plan, &options).await?;
         }
         options.at_end = super::history::recorder(end);
-        let finished = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
-        Ok(exit_code(finished.outcome))
+        let outcome = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
+        Ok(exit_code(outcome))
     });
     // The run has ended: its journal is closed and its files and history are
     // written. Idle pooled connections and blocking threads have nothing left
@@ -568,19 +568,28 @@ async fn reopen_workspaces(
     Ok(Some(std::sync::Arc::new(workspaces)))
 }
 
-/// Runs a started (or resumed) engine to its end; returns its outcome, final state and plan.
+/// Runs a started (or resumed) engine to its end and returns its outcome.
+///
+/// The engine's final state and plan are not freed: the command ends right
+/// after (its report and history are written by then), and freeing a large
+/// run's state, every agent's record with the heap returning its pages at
+/// once, took 2–5 ms of a 1,000-agent run's end (BENCHMARKS.md, tenth
+/// session). The process's exit releases the memory.
 async fn drive_to_end(
     engine: Result<Engine, crate::engine::EngineError>,
-) -> Result<crate::engine::Finished, CliError> {
+) -> Result<RunOutcome, CliError> {
     let engine = engine.map_err(|e| CliError::Usage(e.to_string()))?;
     // The loop runs as a task on the runtime's workers (not on the thread
     // that blocks on it), so waking it for each agent's completion is a
     // local wake-up on a worker instead of a cross-thread one.
     let interrupt = interrupt_token();
-    tokio::spawn(engine.finish(interrupt))
+    let finished = tokio::spawn(engine.finish(interrupt))
         .await
         .map_err(|e| CliError::Usage(format!("the run engine stopped: {e}")))?
-        .map_err(|e| CliError::Usage(e.to_string()))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let outcome = finished.outcome;
+    std::mem::forget(finished);
+    Ok(outcome)
 }
 
 /// Finds a run folder by id, unique prefix, or the latest.
@@ -724,8 +733,8 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         end.predicted = start.predict(&plan, &end);
         options.overrun_ratio = super::history::overrun_ratios(&plan, &start);
         options.at_end = super::history::recorder(end);
-        let finished = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
-        Ok(exit_code(finished.outcome))
+        let outcome = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
+        Ok(exit_code(outcome))
     })
 }
 
