@@ -712,8 +712,10 @@ impl Engine {
         self.finish(interrupt).await.map(|f| f.outcome)
     }
 
-    /// [`Self::run`], keeping the final state and plan (the run history is
-    /// recorded from them, without reading the journal back).
+    /// [`Self::run`], handing back the final state and plan instead of
+    /// freeing them: the caller decides when they go (the `run` and `resume`
+    /// commands, about to exit, never free them; see `cli::run`). The run
+    /// history is recorded before this returns, by `RunOptions::at_end`.
     pub async fn finish(mut self, interrupt: CancellationToken) -> Result<Finished, EngineError> {
         // Before any agent starts: the janitor (which kills agents if this
         // process dies) runs and knows this process's agents by their tag.
