@@ -507,12 +507,20 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         let outcome = drive_to_end(Engine::start(plan, options, driver, reporters).await).await?;
         Ok(exit_code(outcome))
     });
-    // The run has ended: its journal is closed and its files and history are
-    // written. Idle pooled connections and blocking threads have nothing left
-    // to do; waiting for each to wind down took 4–7 ms of a 1,000-agent run.
-    runtime.shutdown_background();
     drop(_dashboard);
+    leave_to_exit(runtime);
     r
+}
+
+/// Leaves a runtime whose run has ended to the process's exit, which comes
+/// next: the journal is closed and the run's files and history are written
+/// by then, and what is left (idle workers, pooled connections, blocking
+/// threads, their memory) has nothing more to do. Shutting it down first
+/// dropped each of those one by one (2–3 ms of a 1,000-agent run, and
+/// 4–7 ms when it also waited for the blocking threads; BENCHMARKS.md,
+/// eleventh session); the exit releases them all at once.
+fn leave_to_exit(runtime: tokio::runtime::Runtime) {
+    std::mem::forget(runtime);
 }
 
 /// The run's git workspaces: inside a git repository, one worktree per agent
@@ -570,11 +578,12 @@ async fn reopen_workspaces(
 
 /// Runs a started (or resumed) engine to its end and returns its outcome.
 ///
-/// The engine's final state and plan are not freed: the command ends right
-/// after (its report and history are written by then), and freeing a large
-/// run's state, every agent's record with the heap returning its pages at
-/// once, took 2–5 ms of a 1,000-agent run's end (BENCHMARKS.md, tenth
-/// session). The process's exit releases the memory.
+/// The engine (its final state, plan, scheduler, prompts...) is not freed:
+/// the command ends right after (its report and history are written by
+/// then), and freeing a large run's state, every agent's record with the
+/// heap returning its pages at once, took 2–5 ms of a 1,000-agent run's end
+/// (BENCHMARKS.md, tenth session), and the rest of the engine another
+/// ~2 ms (eleventh session). The process's exit releases the memory.
 async fn drive_to_end(
     engine: Result<Engine, crate::engine::EngineError>,
 ) -> Result<RunOutcome, CliError> {
@@ -673,7 +682,8 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         }
         None => None,
     };
-    runtime()?.block_on(async move {
+    let runtime = runtime()?;
+    let r = runtime.block_on(async move {
         let (run_dir, state, journal, store) = match (local_run, &args.engine.store) {
             (Some(run_dir), _) => {
                 let state = replay_run(&run_dir).await?;
@@ -693,7 +703,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             .and_then(|p| serde_json::from_value(p).ok())
             .ok_or_else(|| {
                 CliError::Usage(format!(
-                    "{} holds no readable plan: the run was stopped before it journaled its start, so nothing ran; start it again with `run`",
+                    "{} holds no readable plan: its start was never journaled (the run was stopped at once, or a power loss took the journal's first moments, before its first flush to disk); start it again with `run`",
                     run_dir.display()
                 ))
             })?;
@@ -735,7 +745,9 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         options.at_end = super::history::recorder(end);
         let outcome = drive_to_end(Engine::resume(options, driver, reporters).await).await?;
         Ok(exit_code(outcome))
-    })
+    });
+    leave_to_exit(runtime);
+    r
 }
 
 /// Arguments of `clean`.

@@ -121,16 +121,35 @@ impl std::fmt::Debug for AtEnd {
     }
 }
 
-/// How a run ended, with its final state and the plan it followed (the
-/// adapted one, in adaptive mode).
-#[derive(Debug)]
+/// How a run ended, with the engine that ran it: its final state and the
+/// plan it followed (the adapted one, in adaptive mode) are there to read,
+/// and everything else it built is freed only when this is dropped (which
+/// a command about to exit can skip; see `cli::run`).
 pub struct Finished {
     /// The outcome.
     pub outcome: RunOutcome,
+    engine: Engine,
+}
+
+impl Finished {
     /// The final state.
-    pub state: RunState,
-    /// The plan.
-    pub plan: Plan,
+    pub fn state(&self) -> &RunState {
+        &self.engine.state
+    }
+
+    /// The plan followed.
+    pub fn plan(&self) -> &Plan {
+        &self.engine.plan
+    }
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("outcome", &self.outcome)
+            .field("run_id", &self.engine.state.run_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Errors that stop the engine.
@@ -294,7 +313,12 @@ impl Engine {
             run_id: engine.options.run_id.clone(),
             plan: plan_json,
         }]);
-        engine.flush().await?;
+        // Written, and flushed to disk (with the journal's new file) by the
+        // first sync, which comes with the first agents' commit: no flush
+        // stands between the command and its first agents. A power loss
+        // before that sync loses the run's start as a whole, like any
+        // suffix of the sync interval (see `writer`).
+        engine.write_unflushed().await?;
         if let Some(ws) = &engine.options.workspaces {
             let info = ws.info().clone();
             engine.record(vec![Event::WorkspaceOpened { info }]).await?;
@@ -527,6 +551,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes the staged events without waiting for the disk, before the
+    /// writer runs (the writer's syncer flushes them with the first batch it
+    /// syncs); with launches staged, [`Self::flush`]es instead.
+    async fn write_unflushed(&mut self) -> Result<(), EngineError> {
+        if !self.launches.is_empty() || self.writer.is_some() {
+            return self.flush().await;
+        }
+        let records = std::mem::take(&mut self.pending);
+        self.journal.write(&records).await?;
+        self.durable(&records);
+        Ok(())
+    }
+
     /// Tells the reporters about records that are durable.
     fn durable(&mut self, records: &[crate::journal::EventRecord]) {
         for record in records {
@@ -712,10 +749,11 @@ impl Engine {
         self.finish(interrupt).await.map(|f| f.outcome)
     }
 
-    /// [`Self::run`], handing back the final state and plan instead of
-    /// freeing them: the caller decides when they go (the `run` and `resume`
-    /// commands, about to exit, never free them; see `cli::run`). The run
-    /// history is recorded before this returns, by `RunOptions::at_end`.
+    /// [`Self::run`], handing back the engine (its final state and plan,
+    /// and all it built for the run) instead of freeing it: the caller
+    /// decides when it goes (the `run` and `resume` commands, about to exit,
+    /// never free it; see `cli::run`). The run history is recorded before
+    /// this returns, by `RunOptions::at_end`.
     pub async fn finish(mut self, interrupt: CancellationToken) -> Result<Finished, EngineError> {
         // Before any agent starts: the janitor (which kills agents if this
         // process dies) runs and knows this process's agents by their tag.
@@ -1009,8 +1047,7 @@ impl Engine {
         }
         Ok(Finished {
             outcome,
-            state: self.state,
-            plan: self.plan,
+            engine: self,
         })
     }
 

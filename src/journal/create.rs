@@ -5,10 +5,13 @@
 //! the migrations one transaction each, flushing the disk seven times on the
 //! way: 7–10 ms of a run's start-up, before any agent could start (BENCHMARKS.md,
 //! ninth session). Here one connection creates the file with flushing off,
-//! switches it to WAL, writes the whole schema (every migration, in order)
-//! in one transaction, and then flushes the file and its folder once each.
-//! Its write-ahead log is flushed by the journal's first sync, which the
-//! engine makes before any agent starts (the `RunStarted` event).
+//! switches it to WAL and writes the whole schema (every migration, in
+//! order) in one transaction. Then the file and its folder are flushed once
+//! each, here ([`Flush::Now`]) or by the journal's first sync together with
+//! its write-ahead log ([`Flush::WithFirstSync`]: a run's journal, whose
+//! first sync comes with its first agents' commit, so that no flush of the
+//! disk stands between the command and its first agents; see
+//! `engine::writer` for the power-loss window this belongs to).
 //!
 //! The schema is the migrations' own SQL, so a created journal and a
 //! migrated old one cannot differ; `user_version` records how many ran.
@@ -17,10 +20,23 @@ use std::path::Path;
 
 use super::store::JournalError;
 
+/// When a created journal's file and folder are flushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// Before [`create_if_missing`] returns.
+    Now,
+    /// Later, by the caller's first sync of the journal ([`flush_created`]).
+    WithFirstSync,
+}
+
 /// Creates the journal at `path` with `migrations` applied (see the module
 /// documentation) and says so, or leaves an existing file alone (it is
 /// opened and migrated as it is) and returns `false`.
-pub(crate) fn create_if_missing(path: &Path, migrations: &[&str]) -> Result<bool, JournalError> {
+pub(crate) fn create_if_missing(
+    path: &Path,
+    migrations: &[&str],
+    flush: Flush,
+) -> Result<bool, JournalError> {
     let failed = |source| JournalError::Create {
         path: path.to_path_buf(),
         source,
@@ -66,20 +82,25 @@ pub(crate) fn create_if_missing(path: &Path, migrations: &[&str]) -> Result<bool
     ));
     connection.execute_batch(&schema).map_err(failed)?;
     drop_without_checkpoint(connection).map_err(failed)?;
-    // The file (its header says WAL) and the folder's entries for it and its
-    // log; the log's contents are flushed by the journal's first sync.
+    if flush == Flush::Now {
+        flush_created(path).map_err(|(path, source)| JournalError::Io { path, source })?;
+    }
+    Ok(true)
+}
+
+/// Flushes a created journal's file (its header says WAL) and the folder's
+/// entries for it and its log; the log's contents are flushed by the
+/// journal's syncs. Says which file failed.
+pub(crate) fn flush_created(path: &Path) -> Result<(), (std::path::PathBuf, std::io::Error)> {
     std::fs::File::open(path)
         .and_then(|file| file.sync_all())
-        .map_err(io)?;
+        .map_err(|e| (path.to_path_buf(), e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir)
             .and_then(|dir| dir.sync_all())
-            .map_err(|source| JournalError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(|e| (dir.to_path_buf(), e))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Closes `connection` leaving the schema in the write-ahead log: the last
@@ -109,7 +130,7 @@ mod tests {
     fn a_created_file_is_in_wal_mode_with_every_migration_and_its_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.sqlite");
-        assert!(create_if_missing(&path, SCHEMA).unwrap());
+        assert!(create_if_missing(&path, SCHEMA, Flush::Now).unwrap());
         let connection = rusqlite::Connection::open(&path).unwrap();
         let mode: String = connection
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -137,11 +158,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.sqlite");
         std::fs::write(&path, b"keep").unwrap();
-        assert!(!create_if_missing(&path, SCHEMA).unwrap());
+        assert!(!create_if_missing(&path, SCHEMA, Flush::Now).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"keep");
 
         let other = dir.path().join("other.sqlite");
-        let e = create_if_missing(&other, &["CREATE TABLE t (a)", "NOT SQL"]).unwrap_err();
+        let e =
+            create_if_missing(&other, &["CREATE TABLE t (a)", "NOT SQL"], Flush::Now).unwrap_err();
         assert!(e.to_string().contains("other.sqlite"), "{e}");
         let connection = rusqlite::Connection::open(&other).unwrap();
         let tables: i64 = connection

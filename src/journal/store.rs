@@ -17,6 +17,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
@@ -128,6 +130,9 @@ pub struct SqliteJournal {
     path: PathBuf,
     /// Every commit is on disk when it returns (`synchronous=FULL`).
     sync_each_commit: bool,
+    /// Set while the file this journal created is not yet flushed to disk
+    /// (with explicit syncs, the first [`Self::sync`] flushes it); shared by clones.
+    creation_unflushed: Arc<AtomicBool>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -175,6 +180,7 @@ impl SqliteJournal {
             pool,
             path: path.to_path_buf(),
             sync_each_commit: false,
+            creation_unflushed: Arc::default(),
         })
     }
 
@@ -189,8 +195,16 @@ impl SqliteJournal {
             path: path.to_path_buf(),
             source,
         };
-        // A new journal is created with its whole schema at once.
-        let created = super::create::create_if_missing(path, MIGRATIONS)?;
+        // A new journal is created with its whole schema at once. With
+        // explicit syncs, its file is flushed by the first sync (the engine's
+        // comes with its first agents' commit).
+        let explicit_sync = !matches!(synchronous, SqliteSynchronous::Full);
+        let flush = if explicit_sync {
+            super::create::Flush::WithFirstSync
+        } else {
+            super::create::Flush::Now
+        };
+        let created = super::create::create_if_missing(path, MIGRATIONS, flush)?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(db)?
             .filename(path)
@@ -209,7 +223,8 @@ impl SqliteJournal {
         let journal = Self {
             pool,
             path: path.to_path_buf(),
-            sync_each_commit: matches!(synchronous, SqliteSynchronous::Full),
+            sync_each_commit: !explicit_sync,
+            creation_unflushed: Arc::new(AtomicBool::new(created && explicit_sync)),
         };
         if !created {
             journal.migrate().await?;
@@ -331,18 +346,32 @@ impl SqliteJournal {
     }
 
     /// Makes every write committed so far durable against power loss: flushes
-    /// the write-ahead log to disk (`fdatasync`). Checkpoints sync the main
-    /// file themselves, and a missing log means everything is in the main file.
+    /// the write-ahead log to disk (`fdatasync`), and the first time, a file
+    /// this journal created and left unflushed (see [`super::create`]).
+    /// Checkpoints sync the main file themselves, and a missing log means
+    /// everything is in the main file.
     pub async fn sync(&self) -> Result<(), JournalError> {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
-        let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
-            Ok(file) => file.sync_data().map_err(|e| (wal, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err((wal, e)),
+        let created = self
+            .creation_unflushed
+            .load(Ordering::Acquire)
+            .then(|| self.path.clone());
+        let synced = tokio::task::spawn_blocking(move || {
+            if let Some(path) = created {
+                super::create::flush_created(&path)?;
+            }
+            match std::fs::File::open(&wal) {
+                Ok(file) => file.sync_data().map_err(|e| (wal, e)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err((wal, e)),
+            }
         })
         .await;
+        if matches!(synced, Ok(Ok(()))) {
+            self.creation_unflushed.store(false, Ordering::Release);
+        }
         match synced {
             Ok(Ok(())) => Ok(()),
             Ok(Err((path, source))) => Err(JournalError::Sync { path, source }),
@@ -419,6 +448,27 @@ mod tests {
     use super::SqliteJournal as Journal;
     use super::*;
     use crate::journal::{AgentOutcome, AgentPhase};
+
+    /// A run's journal (explicit syncs) leaves its new file's flush to its
+    /// first sync, shared by its clones; a journal that syncs every commit,
+    /// and one that was already there, have nothing left to flush.
+    #[tokio::test]
+    async fn a_created_journal_is_flushed_by_its_first_sync_when_syncs_are_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/journal.sqlite");
+        let journal = Journal::open_with_explicit_sync(&path).await.unwrap();
+        let clone = journal.clone();
+        assert!(journal.creation_unflushed.load(Ordering::Acquire));
+        clone.sync().await.unwrap();
+        assert!(!journal.creation_unflushed.load(Ordering::Acquire));
+        journal.close().await;
+        let reopened = Journal::open_with_explicit_sync(&path).await.unwrap();
+        assert!(!reopened.creation_unflushed.load(Ordering::Acquire));
+        let each_commit = Journal::open(&dir.path().join("other/journal.sqlite"))
+            .await
+            .unwrap();
+        assert!(!each_commit.creation_unflushed.load(Ordering::Acquire));
+    }
 
     #[tokio::test]
     async fn appended_events_survive_reopening_and_replay_to_the_same_state() {
