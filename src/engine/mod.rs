@@ -100,20 +100,35 @@ pub struct RunOptions {
     /// PostgreSQL store's, with `--store`).
     pub journal: Option<Journal>,
     /// Work for the end of the run (recording it in the history), started
-    /// once its last event is journaled and done alongside the final reports.
+    /// once its last event is journaled and done alongside the final reports,
+    /// and told of agents as they end for good while the run goes on.
     pub at_end: Option<AtEnd>,
 }
 
 /// Work started when a run has ended: given the final state, the plan
-/// followed and the run's report (the one written to `report.json`), it
+/// followed and the run's report (the one written to `report.json`), `end`
 /// returns the work to do, which runs on its own task while the engine
 /// writes its final files and closes its journal; the run returns once both
-/// are done.
+/// are done. Before that, while the run goes on, `agents_ended` (if any) is
+/// told every [`STATUS_REFRESH`] which agents have ended for good since the
+/// last time (completed, failed or blocked), with the state they are in, so
+/// that the end has less left to do (the history writes their rows early).
+/// An agent told may change again (a resumed run retrying it): `end` sees
+/// the final state and must make up for it.
 #[derive(Clone)]
-pub struct AtEnd(pub Arc<AtEndFn>);
+pub struct AtEnd {
+    /// The work at the end.
+    pub end: Arc<AtEndFn>,
+    /// Told of agents as they end for good.
+    pub agents_ended: Option<Arc<AgentsEndedFn>>,
+}
 
-/// The function behind [`AtEnd`].
+/// The function behind [`AtEnd::end`].
 pub type AtEndFn = dyn Fn(&RunState, &Plan, &RunReport) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// The function behind [`AtEnd::agents_ended`]: the state, the plan, and the
+/// agents that ended since it was last called.
+pub type AgentsEndedFn = dyn Fn(&RunState, &Plan, &[String]) + Send + Sync;
 
 impl std::fmt::Debug for AtEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -240,6 +255,8 @@ pub struct Engine {
     next_analysis: usize,
     /// Watches for anomalies.
     anomalies: anomaly::AnomalyDetector,
+    /// Agents already handed to [`AtEnd::agents_ended`].
+    ended_told: HashSet<String>,
 }
 
 /// The run's journal: the one handed over in `options` (a PostgreSQL
@@ -400,6 +417,7 @@ impl Engine {
             next_checkpoint: 0,
             retry_at: BTreeMap::new(),
             next_analysis: 0,
+            ended_told: HashSet::new(),
         }
         .indexed()
     }
@@ -562,6 +580,36 @@ impl Engine {
         self.journal.write(&records).await?;
         self.durable(&records);
         Ok(())
+    }
+
+    /// Tells the at-end work which agents have ended for good since the last
+    /// time (see [`AtEnd`]).
+    fn tell_agents_ended(&mut self) {
+        let Some(tell) = self
+            .options
+            .at_end
+            .as_ref()
+            .and_then(|work| work.agents_ended.clone())
+        else {
+            return;
+        };
+        let ended: Vec<String> = self
+            .state
+            .agents
+            .values()
+            .filter(|a| {
+                matches!(
+                    a.phase,
+                    AgentPhase::Completed | AgentPhase::Failed | AgentPhase::Blocked
+                ) && !self.ended_told.contains(&a.id)
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        self.ended_told.extend(ended.iter().cloned());
+        tell(&self.state, &self.plan, &ended);
     }
 
     /// Tells the reporters about records that are durable.
@@ -935,6 +983,7 @@ impl Engine {
                     let found = self.anomalies.check(Instant::now(), &self.state);
                     self.stage(found);
                     self.write_status(false)?;
+                    self.tell_agents_ended();
                 }
             }
             if stop.is_some() {
@@ -1027,7 +1076,7 @@ impl Engine {
             std::thread::scope(|scope| {
                 let at_end = at_end_work.map(|work| {
                     let (state, plan, report) = (&self.state, &self.plan, &report);
-                    scope.spawn(move || runtime.spawn((work.0)(state, plan, report)))
+                    scope.spawn(move || runtime.spawn((work.end)(state, plan, report)))
                 });
                 let written = self.write_final_files(&report);
                 (written, at_end.map(std::thread::ScopedJoinHandle::join))

@@ -73,32 +73,20 @@ pub fn rows_of_report(
         .iter()
         .filter_map(|a| {
             let def = agents.get(a.id.as_str())?;
-            let (passed, failed) = gates.get(a.id.as_str()).copied().unwrap_or_default();
-            let agent_state = state.agents.get(&a.id);
-            let tried = agent_state.map(|s| s.attempts.clone()).unwrap_or_default();
-            Some(HistoryRow {
-                run_id: state.run_id.clone(),
-                plan: plan.orchestration_id.clone(),
-                plan_path: context.plan_path.map(str::to_string),
-                agent_id: a.id.clone(),
-                wave: a.wave.clone(),
-                platform: platform_key(def, plan.platform),
-                model: def.model.clone().or_else(|| tried.model.clone()),
-                scope: def.scope_paths().to_vec(),
-                estimate_secs: def.estimated_duration.map(|d| d.as_secs_f64()),
-                actual_secs: a.duration_ms.map(|ms| ms as f64 / 1000.0),
-                attempt_secs: tried.completing_ms.map(|ms| ms as f64 / 1000.0),
-                attempts: tried.counted,
-                failed_attempts: tried.failed,
-                outcome: a.outcome.as_str().to_string(),
-                gates_passed: passed,
-                gates_failed: failed,
-                input_tokens: a.usage.input_tokens,
-                output_tokens: a.usage.output_tokens,
-                cost_usd: a.cost_usd,
-                started_at_ms: agent_state.and_then(|s| s.started_at_ms),
-                finished_at_ms: agent_state.and_then(|s| s.finished_at_ms).unwrap_or(now_ms),
-            })
+            Some(agent_row(
+                state,
+                context,
+                AgentFacts {
+                    def,
+                    wave: a.wave.clone(),
+                    outcome: a.outcome,
+                    duration_ms: a.duration_ms,
+                    usage: a.usage,
+                    cost_usd: a.cost_usd,
+                    gates: gates.get(a.id.as_str()).copied().unwrap_or_default(),
+                },
+                now_ms,
+            ))
         })
         .collect();
     let started = rows.iter().filter_map(|r| r.started_at_ms).min();
@@ -130,6 +118,98 @@ pub fn rows_of_report(
         cost_usd: report.totals.cost_usd,
     };
     (run, rows)
+}
+
+/// What an agent's row is made of besides the run's state: its plan entry
+/// and what the report says of it.
+struct AgentFacts<'a> {
+    def: &'a crate::plan::Agent,
+    wave: Option<String>,
+    outcome: crate::report::summary::ReportOutcome,
+    duration_ms: Option<i64>,
+    usage: crate::providers::Usage,
+    cost_usd: f64,
+    /// Gate runs passed and failed.
+    gates: (u32, u32),
+}
+
+fn agent_row(
+    state: &RunState,
+    context: RunContext<'_>,
+    facts: AgentFacts<'_>,
+    now_ms: i64,
+) -> HistoryRow {
+    let plan = context.plan;
+    let def = facts.def;
+    let agent_state = state.agents.get(&def.agent_id);
+    let tried = agent_state.map(|s| s.attempts.clone()).unwrap_or_default();
+    HistoryRow {
+        run_id: state.run_id.clone(),
+        plan: plan.orchestration_id.clone(),
+        plan_path: context.plan_path.map(str::to_string),
+        agent_id: def.agent_id.clone(),
+        wave: facts.wave,
+        platform: platform_key(def, plan.platform),
+        model: def.model.clone().or_else(|| tried.model.clone()),
+        scope: def.scope_paths().to_vec(),
+        estimate_secs: def.estimated_duration.map(|d| d.as_secs_f64()),
+        actual_secs: facts.duration_ms.map(|ms| ms as f64 / 1000.0),
+        attempt_secs: tried.completing_ms.map(|ms| ms as f64 / 1000.0),
+        attempts: tried.counted,
+        failed_attempts: tried.failed,
+        outcome: facts.outcome.as_str().to_string(),
+        gates_passed: facts.gates.0,
+        gates_failed: facts.gates.1,
+        input_tokens: facts.usage.input_tokens,
+        output_tokens: facts.usage.output_tokens,
+        cost_usd: facts.cost_usd,
+        started_at_ms: agent_state.and_then(|s| s.started_at_ms),
+        finished_at_ms: agent_state.and_then(|s| s.finished_at_ms).unwrap_or(now_ms),
+    }
+}
+
+/// The rows of `agents` (ids of the plan's agents; others are skipped) as
+/// they stand in `state`: for an agent that has ended, the row
+/// [`rows_of_report`] makes for it at the run's end if nothing about it
+/// changes in between (the history writes them while the run goes on).
+pub fn rows_of_agents(
+    state: &RunState,
+    context: RunContext<'_>,
+    agents: &[String],
+    now_ms: i64,
+) -> Vec<HistoryRow> {
+    let plan = context.plan;
+    let mut wanted: std::collections::HashSet<&str> = agents.iter().map(String::as_str).collect();
+    plan.agents()
+        // `remove`: each agent once, as in the report.
+        .filter(|(_, _, def)| wanted.remove(def.agent_id.as_str()))
+        .map(|(w, _, def)| {
+            let agent_state = state.agents.get(&def.agent_id);
+            let mut gates = (0, 0);
+            for run in state.gate_runs.iter().filter(|r| r.service == def.agent_id) {
+                match run.result.status {
+                    crate::gates::GateStatus::Passed => gates.0 += 1,
+                    crate::gates::GateStatus::Failed => gates.1 += 1,
+                    crate::gates::GateStatus::Skipped => {}
+                }
+            }
+            agent_row(
+                state,
+                context,
+                AgentFacts {
+                    def,
+                    wave: Some(plan.waves[w].wave_id.clone()),
+                    outcome: crate::report::summary::ReportOutcome::of(agent_state),
+                    duration_ms: agent_state
+                        .and_then(|a| crate::report::summary::duration_ms(a, now_ms)),
+                    usage: agent_state.map(|a| a.usage).unwrap_or_default(),
+                    cost_usd: agent_state.map_or(0.0, |a| a.cost_usd),
+                    gates,
+                },
+                now_ms,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -247,5 +327,18 @@ mod tests {
         assert_eq!(run.wall_secs, Some(30.0));
         assert_eq!(run.started_at_ms, Some(1_000));
         assert_eq!(run.agents, 3);
+        // The rows written while a run goes on, for agents that have ended,
+        // are the rows of its end: in plan order, each once, unknown ids skipped.
+        let state = RunState::replay(&records);
+        let context = RunContext {
+            plan: &plan,
+            plan_path: Some("plan.json"),
+            mode: ExecutionMode::Waves,
+            concurrency: 2,
+        };
+        let asked = ["C", "A", "B", "A", "Z"].map(String::from);
+        assert_eq!(rows_of_agents(&state, context, &asked, 40_000), rows);
+        let only_b = rows_of_agents(&state, context, &["B".to_string()], 40_000);
+        assert_eq!(only_b, vec![rows[1].clone()]);
     }
 }

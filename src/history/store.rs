@@ -194,6 +194,28 @@ impl HistoryStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.db(e))?;
+        self.insert_agent_rows(&mut tx, rows).await?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Writes agents' rows of a run still going on, in one transaction,
+    /// replacing earlier ones (the run's own row comes with its end, through
+    /// [`Self::upsert_run`]).
+    pub async fn upsert_agents(&self, rows: &[HistoryRow]) -> Result<(), HistoryError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        self.insert_agent_rows(&mut tx, rows).await?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Upserts agent rows within `tx`.
+    async fn insert_agent_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        rows: &[HistoryRow],
+    ) -> Result<(), HistoryError> {
         // Many rows per statement: one statement per row costs a round trip
         // to SQLite's thread each (a 10,000-agent run took a second).
         for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -241,11 +263,11 @@ impl HistoryStore {
             );
             insert
                 .build()
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(|e| self.db(e))?;
         }
-        tx.commit().await.map_err(|e| self.db(e))
+        Ok(())
     }
 
     /// Agent rows, oldest first.
@@ -366,7 +388,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn run(id: &str, plan_path: Option<&str>, predicted: Option<f64>) -> RunRow {
+    pub(crate) fn run(id: &str, plan_path: Option<&str>, predicted: Option<f64>) -> RunRow {
         RunRow {
             run_id: id.into(),
             plan: "p".into(),

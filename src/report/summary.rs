@@ -81,7 +81,8 @@ impl ReportOutcome {
         )
     }
 
-    fn of(agent: Option<&AgentState>) -> Self {
+    /// The outcome of an agent in this state (`None`: never started).
+    pub(crate) fn of(agent: Option<&AgentState>) -> Self {
         let Some(agent) = agent else {
             return ReportOutcome::NotRun;
         };
@@ -385,7 +386,9 @@ fn is_zero_cost(cost: &f64) -> bool {
     *cost == 0.0
 }
 
-fn duration_ms(agent: &AgentState, now_ms: i64) -> Option<i64> {
+/// How long an agent ran, from its first start to its end (or to `now_ms`
+/// while it runs).
+pub(crate) fn duration_ms(agent: &AgentState, now_ms: i64) -> Option<i64> {
     let started = agent.started_at_ms?;
     match (agent.finished_at_ms, agent.phase) {
         (Some(finished), _) => Some(finished.saturating_sub(started)),
