@@ -287,6 +287,8 @@ async fn write_history(path: PathBuf, mut jobs: tokio::sync::mpsc::UnboundedRece
                     && open.upsert_agents(&rows).await.is_ok()
                 {
                     written.extend(rows.into_iter().map(|r| (r.agent_id.clone(), r)));
+                    // A failed checkpoint leaves the work to the close.
+                    let _ = open.checkpoint().await;
                 }
             }
             Job::End { run, rows, done } => {

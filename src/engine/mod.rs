@@ -271,8 +271,9 @@ async fn open_journal(options: &mut RunOptions) -> Result<Journal, EngineError> 
 }
 
 /// Writes the run's `status.json` from `state`, atomically; flushed to disk
-/// when `durable` (the last one of a run), else left to the page cache (the
-/// periodic rewrites while the run goes on: the journal is the record).
+/// when `durable` (the last one of a run, whose folder the caller flushes
+/// with the other final files), else left to the page cache (the periodic
+/// rewrites while the run goes on: the journal is the record).
 fn write_status_file(
     run_dir: &Path,
     state: &RunState,
@@ -284,7 +285,7 @@ fn write_status_file(
         crate::report::status::write_status_json_for(state, Some(plan), now_ms(), out)
     };
     let written = if durable {
-        crate::report::status::write_atomically_with(&path, write)
+        crate::report::status::write_atomically_leaving_dir(&path, write)
     } else {
         crate::report::status::write_atomically_cached_with(&path, write)
     };
@@ -1155,7 +1156,9 @@ impl Engine {
 
     /// The run's last `status.json`, `report.json`, `report.md` (and
     /// `gates.junit.xml`), written side by side: each waits for its own
-    /// `fsync`s, which on a disk take longer than writing the bytes.
+    /// `fsync`, which on a disk takes longer than writing the bytes; then
+    /// one flush of the run folder makes all their renames durable (a flush
+    /// of the folder per file cost up to two more flushes of the disk).
     fn write_final_files(&self, report: &RunReport) -> Result<(), EngineError> {
         let (run_dir, state, plan) = (&self.options.run_dir, &self.state, &self.plan);
         let (status, reports) = std::thread::scope(|scope| {
@@ -1167,23 +1170,31 @@ impl Engine {
             Ok(written) => written?,
             Err(panic) => std::panic::resume_unwind(panic),
         }
-        reports
+        reports?;
+        // One flush of the folder for every file renamed into it.
+        crate::report::status::sync_dir(run_dir);
+        Ok(())
     }
 
+    /// Writes the report files, each flushed to disk; their folder's entries
+    /// are flushed by the caller ([`Self::write_final_files`]).
     fn write_reports(&self, report: &RunReport) -> Result<(), EngineError> {
+        use std::io::Write;
         let io = |path: PathBuf| move |source| EngineError::Io { path, source };
         // report.json goes straight to its file: a large run's is megabytes.
         let json_path = self.options.run_dir.join("report.json");
         std::thread::scope(|scope| {
             let json = scope.spawn(|| {
-                crate::report::status::write_atomically_with(&json_path, |out| {
+                crate::report::status::write_atomically_leaving_dir(&json_path, |out| {
                     crate::report::summary::write_report_json(report, out)
                 })
             });
             let path = self.options.run_dir.join("report.md");
             let markdown = crate::report::summary::report_markdown(report);
-            crate::report::status::write_atomically(&path, markdown.as_bytes())
-                .map_err(io(path.clone()))?;
+            crate::report::status::write_atomically_leaving_dir(&path, |out| {
+                out.write_all(markdown.as_bytes())
+            })
+            .map_err(io(path.clone()))?;
             if !self.state.gate_runs.is_empty() {
                 let results: Vec<(String, crate::gates::GateResult)> = self
                     .state
@@ -1192,10 +1203,10 @@ impl Engine {
                     .map(|run| (run.service.clone(), run.result.clone()))
                     .collect();
                 let path = self.options.run_dir.join("gates.junit.xml");
-                crate::report::status::write_atomically(
-                    &path,
-                    crate::gates::junit_xml(&results).as_bytes(),
-                )
+                let xml = crate::gates::junit_xml(&results);
+                crate::report::status::write_atomically_leaving_dir(&path, |out| {
+                    out.write_all(xml.as_bytes())
+                })
                 .map_err(io(path.clone()))?;
             }
             match json.join() {

@@ -429,6 +429,16 @@ pub fn write_atomically_with(
     replace_file(path, Durability::Synced, write)
 }
 
+/// [`write_atomically_with`] that flushes the file but leaves its folder's
+/// entry (the rename) to the caller's [`sync_dir`]: several files written
+/// together into one folder then share that folder's flush.
+pub fn write_atomically_leaving_dir(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
+) -> io::Result<()> {
+    replace_file(path, Durability::FileSynced, write)
+}
+
 /// [`write_atomically_with`] without the two `fsync`s: readers still see
 /// the old file or the complete new one, but after a power loss (not after a
 /// crash of the process) the file may be the old one, or empty. For files
@@ -444,7 +454,11 @@ pub fn write_atomically_cached_with(
 /// Whether [`replace_file`] flushes the file and its directory to disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Durability {
+    /// The file and its directory.
     Synced,
+    /// The file; the directory is the caller's ([`sync_dir`]).
+    FileSynced,
+    /// Neither.
     Cached,
 }
 
@@ -485,7 +499,7 @@ fn replace_file(
     };
     let written = written
         .and_then(|()| match durability {
-            Durability::Synced => file.sync_all(),
+            Durability::Synced | Durability::FileSynced => file.sync_all(),
             Durability::Cached => Ok(()),
         })
         .and_then(|()| {
@@ -504,7 +518,7 @@ fn replace_file(
 
 /// Flushes the directory entry of a rename to disk (best effort: some
 /// platforms and file systems cannot open or sync directories).
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -769,6 +783,24 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    /// Files that leave their folder's flush to the caller are replaced as
+    /// whole as the others, and a failed one keeps the old file.
+    #[test]
+    fn replacement_leaving_the_folder_replaces_whole_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.md");
+        write_atomically_leaving_dir(&path, |out| out.write_all(b"old")).unwrap();
+        write_atomically_leaving_dir(&path, |out| out.write_all(b"new")).unwrap();
+        let failed = write_atomically_leaving_dir(&path, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("renderer failed"))
+        });
+        assert!(failed.is_err());
+        sync_dir(dir.path());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
