@@ -703,7 +703,7 @@ pub fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             .and_then(|p| serde_json::from_value(p).ok())
             .ok_or_else(|| {
                 CliError::Usage(format!(
-                    "{} holds no readable plan: its start was never journaled (the run was stopped at once, or a power loss took the journal's first moments, before its first flush to disk); start it again with `run`",
+                    "{} holds no readable plan: the run's start was never journaled (it was stopped at once, or a power loss came before the journal's first flush to disk); start it again with `run`",
                     run_dir.display()
                 ))
             })?;
