@@ -799,15 +799,23 @@ impl RunState {
             .filter(|a| a.phase == AgentPhase::Completed)
     }
 
-    /// USD spent by every agent so far.
+    /// USD spent so far: by every agent, those an adaptation took out of
+    /// the plan included (what they spent before is spent: it counts against
+    /// the run's budget and in its totals), and on advice.
     pub fn cost_usd(&self) -> f64 {
-        self.agents.values().map(|a| a.cost_usd).sum::<f64>() + self.advice_cost_usd
+        self.agents
+            .values()
+            .chain(&self.replaced)
+            .map(|a| a.cost_usd)
+            .sum::<f64>()
+            + self.advice_cost_usd
     }
 
-    /// Tokens used by every agent so far.
+    /// Tokens used by every agent so far, those an adaptation took out of
+    /// the plan included.
     pub fn usage(&self) -> crate::providers::Usage {
         let mut total = crate::providers::Usage::default();
-        for agent in self.agents.values() {
+        for agent in self.agents.values().chain(&self.replaced) {
             total.add(agent.usage);
         }
         total
@@ -905,6 +913,49 @@ mod tests {
         assert_eq!(state.agents["B"].unpriced_requests, 1);
         assert_eq!(state.usage(), usage(157, 18));
         assert_eq!(state.cost_usd(), 0.75);
+    }
+
+    /// What an agent spent before an adaptation took it out of the plan
+    /// stays spent: in the run's totals and against its budget.
+    #[test]
+    fn an_agent_taken_out_by_an_adaptation_still_counts_in_usage_and_cost() {
+        let usage = crate::providers::Usage {
+            input_tokens: 100,
+            output_tokens: 10,
+            cached_input_tokens: 0,
+        };
+        let spent = |agent: &str| Event::AgentUsage {
+            agent: agent.into(),
+            model: "m".into(),
+            usage,
+            cost_usd: Some(0.5),
+        };
+        let patch: crate::adapt::PlanPatch = serde_json::from_value(serde_json::json!({
+            "reason": "split it",
+            "operations": [{"op": "skip", "agent": "A"}]
+        }))
+        .unwrap();
+        let state = RunState::replay(&[
+            rec(1, spent("A")),
+            rec(2, spent("B")),
+            rec(
+                3,
+                Event::PlanAdapted {
+                    id: 1,
+                    trigger: "A failed".into(),
+                    source: "rules".into(),
+                    patch,
+                    diff: String::new(),
+                    plan: serde_json::json!({}),
+                    removed: vec!["A".into()],
+                    stages: Vec::new(),
+                },
+            ),
+        ]);
+        assert!(!state.agents.contains_key("A"));
+        assert_eq!(state.replaced.len(), 1);
+        assert_eq!(state.cost_usd(), 1.0);
+        assert_eq!(state.usage().input_tokens, 200);
     }
 
     #[test]
