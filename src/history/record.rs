@@ -55,15 +55,7 @@ pub fn rows_of_report(
     now_ms: i64,
 ) -> (RunRow, Vec<HistoryRow>) {
     let plan = context.plan;
-    let mut gates: HashMap<&str, (u32, u32)> = HashMap::new();
-    for run in &state.gate_runs {
-        let entry = gates.entry(run.service.as_str()).or_default();
-        match run.result.status {
-            crate::gates::GateStatus::Passed => entry.0 += 1,
-            crate::gates::GateStatus::Failed => entry.1 += 1,
-            crate::gates::GateStatus::Skipped => {}
-        }
-    }
+    let gates = gate_counts(state);
     let agents: HashMap<&str, &crate::plan::Agent> = plan
         .agents()
         .map(|(_, _, a)| (a.agent_id.as_str(), a))
@@ -118,6 +110,20 @@ pub fn rows_of_report(
         cost_usd: report.totals.cost_usd,
     };
     (run, rows)
+}
+
+/// Gate runs passed and failed, per agent (the gate's service).
+fn gate_counts(state: &RunState) -> HashMap<&str, (u32, u32)> {
+    let mut gates: HashMap<&str, (u32, u32)> = HashMap::new();
+    for run in &state.gate_runs {
+        let entry = gates.entry(run.service.as_str()).or_default();
+        match run.result.status {
+            crate::gates::GateStatus::Passed => entry.0 += 1,
+            crate::gates::GateStatus::Failed => entry.1 += 1,
+            crate::gates::GateStatus::Skipped => {}
+        }
+    }
+    gates
 }
 
 /// What an agent's row is made of besides the run's state: its plan entry
@@ -179,20 +185,13 @@ pub fn rows_of_agents(
     now_ms: i64,
 ) -> Vec<HistoryRow> {
     let plan = context.plan;
+    let gates = gate_counts(state);
     let mut wanted: std::collections::HashSet<&str> = agents.iter().map(String::as_str).collect();
     plan.agents()
         // `remove`: each agent once, as in the report.
         .filter(|(_, _, def)| wanted.remove(def.agent_id.as_str()))
         .map(|(w, _, def)| {
             let agent_state = state.agents.get(&def.agent_id);
-            let mut gates = (0, 0);
-            for run in state.gate_runs.iter().filter(|r| r.service == def.agent_id) {
-                match run.result.status {
-                    crate::gates::GateStatus::Passed => gates.0 += 1,
-                    crate::gates::GateStatus::Failed => gates.1 += 1,
-                    crate::gates::GateStatus::Skipped => {}
-                }
-            }
             agent_row(
                 state,
                 context,
@@ -204,7 +203,10 @@ pub fn rows_of_agents(
                         .and_then(|a| crate::report::summary::duration_ms(a, now_ms)),
                     usage: agent_state.map(|a| a.usage).unwrap_or_default(),
                     cost_usd: agent_state.map_or(0.0, |a| a.cost_usd),
-                    gates,
+                    gates: gates
+                        .get(def.agent_id.as_str())
+                        .copied()
+                        .unwrap_or_default(),
                 },
                 now_ms,
             )
