@@ -9,8 +9,13 @@ whose every turn takes 100 ms:
   2. a Python asyncio + httpx client (the seed's GPT pattern: asyncio tasks behind a
      semaphore) makes the same 1,000 streaming requests at concurrency 100.
 
+  3. the floor: `examples/bare_api_client.rs`, the thinnest Rust client (tokio, reqwest, a
+     semaphore) making the same 1,000 calls as the Python one, with none of an orchestrator's
+     work. It shows what this machine and the scripted server allow at all; it is not a target.
+
 Targets: llm-orchestrate's wall time within 5% of the ideal (1,000 / 100 x 100 ms = 1.0 s)
-and below the Python baseline. Peak RSS of the orchestrator is reported.
+and below the Python baseline. Peak RSS of the orchestrator is reported, and its wall time over
+the floor's. All three are timed the same way: from starting a process to its exit.
 
 Usage:
     python3 bench/api_bench.py [--agents 1000] [--concurrency 100] [--latency-ms 100] [--runs 3]
@@ -63,6 +68,16 @@ def run_orchestrator(binary: Path, plan: Path, base: str, concurrency: int, work
     return wall * 1000.0, usage.ru_maxrss / 1024.0
 
 
+def run_bare_client(binary: Path, base: str, agents: int, concurrency: int) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run([str(binary), base, str(agents), str(concurrency)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"bare_api_client failed with {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    return wall * 1000.0
+
+
 async def python_baseline(base: str, agents: int, concurrency: int) -> float:
     import httpx
 
@@ -100,10 +115,15 @@ def main():
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--binary", default=str(REPO / "target" / "release" / "llm-orchestrate"))
+    parser.add_argument("--bare-binary",
+                        default=str(REPO / "target" / "release" / "examples" / "bare_api_client"))
     args = parser.parse_args()
     binary = Path(args.binary)
     if not binary.exists():
         subprocess.run(["cargo", "build", "--release"], cwd=REPO, check=True)
+    bare = Path(args.bare_binary)
+    if not bare.exists():
+        subprocess.run(["cargo", "build", "--release", "--example", "bare_api_client"], cwd=REPO, check=True)
     work = Path(tempfile.mkdtemp(prefix="llmo-api-bench-"))
     try:
         script = work / "script.json"
@@ -118,9 +138,10 @@ def main():
         }))
         server, base = start_server(binary, script)
         try:
-            ours, py = [], []
+            ours, py, floor = [], [], []
             for i in range(args.runs):
                 ours.append(run_orchestrator(binary, plan, base, args.concurrency, work, i))
+                floor.append(run_bare_client(bare, base, args.agents, args.concurrency))
                 py.append(asyncio.run(python_baseline(base, args.agents, args.concurrency)))
         finally:
             server.terminate()
@@ -128,12 +149,16 @@ def main():
         ideal = args.agents / args.concurrency * args.latency_ms
         ours_ms = statistics.median(w for w, _ in ours)
         py_ms = statistics.median(py)
+        floor_ms = statistics.median(floor)
         rss = max(r for _, r in ours)
         print(f"{args.agents} agents x one {args.latency_ms} ms turn, concurrency {args.concurrency}, "
               f"{args.runs} runs (medians); ideal {ideal:.0f} ms")
         print(f"  llm-orchestrate run:      {ours_ms:8.1f} ms  (runs: {', '.join('%.0f' % w for w, _ in ours)}), "
               f"peak RSS {rss:.1f} MiB")
         print(f"  python asyncio + httpx:   {py_ms:8.1f} ms  (runs: {', '.join('%.0f' % w for w in py)})")
+        print(f"  floor, bare Rust client:  {floor_ms:8.1f} ms  (runs: {', '.join('%.0f' % w for w in floor)}), "
+              f"{floor_ms / ideal:.3f} x ideal; llm-orchestrate {ours_ms - floor_ms:+.1f} ms over it "
+              f"({ours_ms / floor_ms:.3f} x)")
         checks = [
             ("within 5% of the ideal", ours_ms <= ideal * 1.05, f"{ours_ms / ideal:.3f} x ideal"),
             ("below the Python baseline", ours_ms < py_ms, f"{ours_ms / py_ms:.3f} x baseline"),
