@@ -250,6 +250,11 @@ pub struct RunReport {
     /// Plan adaptations, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adaptations: Vec<crate::journal::Adaptation>,
+    /// Agents an adaptation took out of the plan (split, merged or skipped),
+    /// as they were then, in the order they were taken out. What they spent
+    /// counts in the totals; they are not counted among `totals.agents`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<AgentReport>,
     /// Anomalies seen while the run went on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<crate::journal::AnomalyRecord>,
@@ -283,32 +288,20 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
                 }
                 _ => None,
             };
-            let a = entry.state;
             AgentReport {
-                usage: a.map(|a| a.usage).unwrap_or_default(),
-                cost_usd: a.map_or(0.0, |a| a.cost_usd),
-                session_id: a.and_then(|a| a.session_id.clone()),
-                tool_uses: a.map_or(0, |a| a.tool_uses),
-                id: entry.id.to_string(),
-                git: a.and_then(|a| a.git.clone()),
                 wave: entry.wave.map(|(_, id)| id.to_string()),
                 wave_number: entry.wave.map(|(w, _)| w + 1),
-                outcome,
-                attempts: a.map_or(0, |a| a.attempt),
-                duration_ms: a.and_then(|a| duration_ms(a, now_ms)),
                 estimate_ms: entry.estimate_ms(),
-                last_status: a.and_then(|a| a.last_status).map(marker_label),
-                last_status_text: a.map(|a| a.last_status_text.clone()).unwrap_or_default(),
-                completed_tasks: a.map(|a| a.completed_tasks.clone()).unwrap_or_default(),
-                remaining_tasks: a.map(|a| a.remaining_tasks.clone()).unwrap_or_default(),
-                blockers: a.map(|a| a.blockers.clone()).unwrap_or_default(),
-                errors: a.map(|a| a.errors.clone()).unwrap_or_default(),
-                last_failure: a.and_then(|a| a.last_failure.clone()),
-                exit_code: a.and_then(|a| a.exit_code),
                 impact,
                 recommendation,
+                ..agent_report(entry.id, entry.state, now_ms)
             }
         })
+        .collect();
+    let replaced = state
+        .replaced
+        .iter()
+        .map(|a| agent_report(&a.id, Some(a), now_ms))
         .collect();
 
     let waves = plan
@@ -374,7 +367,37 @@ pub fn run_report_for(state: &RunState, plan: Option<&Plan>, now_ms: i64) -> Run
         gate_stages: state.stages.clone(),
         analyses: state.analyses.clone(),
         adaptations: state.adaptations.clone(),
+        replaced,
         anomalies: state.anomalies.clone(),
+    }
+}
+
+/// An agent's report from its state alone: no wave, estimate, impact or
+/// recommendation (those need the plan).
+fn agent_report(id: &str, a: Option<&AgentState>, now_ms: i64) -> AgentReport {
+    AgentReport {
+        usage: a.map(|a| a.usage).unwrap_or_default(),
+        cost_usd: a.map_or(0.0, |a| a.cost_usd),
+        session_id: a.and_then(|a| a.session_id.clone()),
+        tool_uses: a.map_or(0, |a| a.tool_uses),
+        id: id.to_string(),
+        git: a.and_then(|a| a.git.clone()),
+        wave: None,
+        wave_number: None,
+        outcome: ReportOutcome::of(a),
+        attempts: a.map_or(0, |a| a.attempt),
+        duration_ms: a.and_then(|a| duration_ms(a, now_ms)),
+        estimate_ms: None,
+        last_status: a.and_then(|a| a.last_status).map(marker_label),
+        last_status_text: a.map(|a| a.last_status_text.clone()).unwrap_or_default(),
+        completed_tasks: a.map(|a| a.completed_tasks.clone()).unwrap_or_default(),
+        remaining_tasks: a.map(|a| a.remaining_tasks.clone()).unwrap_or_default(),
+        blockers: a.map(|a| a.blockers.clone()).unwrap_or_default(),
+        errors: a.map(|a| a.errors.clone()).unwrap_or_default(),
+        last_failure: a.and_then(|a| a.last_failure.clone()),
+        exit_code: a.and_then(|a| a.exit_code),
+        impact: None,
+        recommendation: None,
     }
 }
 
@@ -528,6 +551,17 @@ fn usage_section(out: &mut String, report: &RunReport) {
             agent.cost_usd
         );
     }
+    for agent in report.replaced.iter().filter(|a| !a.usage.is_zero()) {
+        let _ = writeln!(
+            out,
+            "| {} (taken out of the plan) | {} | {} | {} | {:.4} |",
+            agent.id,
+            agent.usage.input_tokens,
+            agent.usage.cached_input_tokens,
+            agent.usage.output_tokens,
+            agent.cost_usd
+        );
+    }
     let _ = writeln!(
         out,
         "| **total** | {} | {} | {} | {:.4} |\n",
@@ -580,6 +614,7 @@ fn adaptive_section(out: &mut String, report: &RunReport) {
                 let _ = writeln!(out, "  ```");
             }
         }
+        replaced_lines(out, &report.replaced);
         let _ = writeln!(out);
     }
     if !report.anomalies.is_empty() {
@@ -596,6 +631,33 @@ fn adaptive_section(out: &mut String, report: &RunReport) {
                 a.detail,
                 a.recommendation
             );
+        }
+        let _ = writeln!(out);
+    }
+}
+
+/// The agents adaptations took out of the plan: how far each got.
+fn replaced_lines(out: &mut String, replaced: &[AgentReport]) {
+    if replaced.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nTaken out of the plan by an adaptation:\n");
+    for agent in replaced {
+        let attempts = match agent.attempts {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let _ = write!(
+            out,
+            "- `{}`: {} after {attempts}",
+            agent.id,
+            agent.outcome.label()
+        );
+        if agent.cost_usd > 0.0 {
+            let _ = write!(out, ", ${:.4} spent", agent.cost_usd);
+        }
+        if let Some(failure) = &agent.last_failure {
+            let _ = write!(out, " ({failure})");
         }
         let _ = writeln!(out);
     }
@@ -1019,6 +1081,7 @@ fn blocked_by_text(a: &AgentReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Event;
     use crate::report::fixtures::*;
 
     fn three_wave_plan() -> Plan {
@@ -1041,6 +1104,74 @@ mod tests {
         assert_eq!(impact_of(&plan, "X"), "Blocks Y in wave 2");
         assert_eq!(impact_of(&plan, "C"), "No other agent depends on it");
         assert_eq!(impact_of(&plan, "NOPE"), "No other agent depends on it");
+    }
+
+    /// An agent an adaptation took out of the plan is listed as it was then,
+    /// with what it spent, in the JSON and the Markdown; a run without one
+    /// has no `replaced` key.
+    #[test]
+    fn agents_taken_out_by_an_adaptation_are_listed_with_their_spending() {
+        let value = plan(&[("w1", &[("A", "1h", &[]), ("B", "1h", &[])])]);
+        let mut run = Run::new("run-1", value.clone());
+        run.start(MINUTE, "A", 1)
+            .at(
+                2 * MINUTE,
+                Event::AgentUsage {
+                    agent: "A".into(),
+                    model: "m".into(),
+                    usage: Usage {
+                        input_tokens: 100,
+                        output_tokens: 10,
+                        cached_input_tokens: 0,
+                    },
+                    cost_usd: Some(0.5),
+                },
+            )
+            .finish(3 * MINUTE, "A", 1, failed("exit 1"), Some(1));
+        let without = run_report(&run.state(), T0 + HOUR);
+        assert!(without.replaced.is_empty());
+        assert!(!report_json(&without).contains("\"replaced\""));
+
+        let patch: crate::adapt::PlanPatch = serde_json::from_value(serde_json::json!({
+            "reason": "split it",
+            "operations": [{"op": "skip", "agent": "A"}]
+        }))
+        .unwrap();
+        run.at(
+            4 * MINUTE,
+            Event::PlanAdapted {
+                id: 1,
+                trigger: "A failed".into(),
+                source: "rules".into(),
+                patch,
+                diff: "- A".into(),
+                plan: value,
+                removed: vec!["A".into()],
+                stages: Vec::new(),
+            },
+        );
+        let report = run_report(&run.state(), T0 + HOUR);
+        assert_eq!(report.replaced.len(), 1);
+        let a = &report.replaced[0];
+        assert_eq!(
+            (a.id.as_str(), a.outcome, a.attempts, a.cost_usd),
+            ("A", ReportOutcome::Failed, 1, 0.5)
+        );
+        assert_eq!(report.totals.cost_usd, 0.5);
+        let json: serde_json::Value = serde_json::from_str(&report_json(&report)).unwrap();
+        assert_eq!(json["replaced"][0]["id"], "A");
+        assert_eq!(json["replaced"][0]["costUsd"], 0.5);
+        let markdown = report_markdown(&report);
+        assert!(
+            markdown.contains(
+                "Taken out of the plan by an adaptation:\n\n- `A`: failed after 1 attempt, $0.5000 spent (exit 1)"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| A (taken out of the plan) | 100 | 0 | 10 | 0.5000 |"),
+            "{markdown}"
+        );
     }
 
     #[test]
