@@ -110,7 +110,7 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
         inbound.stream = url.stream;
         inbound.model = url.model.clone();
     }
-    let Some(mut reply) = resolve(&state, &inbound) else {
+    let Some(reply) = resolve(&state, &inbound) else {
         state.record_raw(record_of(&call, Value::Null, &inbound, None), body);
         return faults::error_response(
             format,
@@ -128,11 +128,26 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
         body,
     );
 
-    if !reply.latency.is_zero() {
+    // The answer is made before the scripted latency and sent when it is
+    // over, so making it is not added to the latency.
+    let latency = reply.latency;
+    let response = make_response(&call, format, &inbound, reply, fault);
+    if !latency.is_zero() {
         // Counted from the request's arrival (its body read), kept to a
         // fraction of a millisecond (see `timer`).
-        super::timer::sleep_until(arrived + reply.latency).await;
+        super::timer::sleep_until(arrived + latency).await;
     }
+    response
+}
+
+/// The answer to a request: its scripted reply, or the injected fault.
+fn make_response(
+    call: &Call<'_>,
+    format: WireFormat,
+    inbound: &Inbound,
+    mut reply: Reply,
+    fault: Option<super::script::FaultKind>,
+) -> Response {
     let mut damage = None;
     match fault.map(faults::effect) {
         Some(Effect::Error(kind)) => {
@@ -149,12 +164,12 @@ pub async fn answer(state: Arc<State>, call: Call<'_>, body: Bytes) -> Response 
     }
     let sse = call.url.as_ref().is_none_or(|u| u.sse);
     if inbound.stream && sse {
-        let frames = format.frames(&reply, &inbound);
+        let frames = format.frames(&reply, inbound);
         return sse::response(&frames, reply.chunk_delay, damage);
     }
     let body = if inbound.stream {
         // Gemini's streamGenerateContent without alt=sse: a JSON array of chunks.
-        Value::Array(sse::payloads(&format.frames(&reply, &inbound)))
+        Value::Array(sse::payloads(&format.frames(&reply, inbound)))
     } else {
         format.json(&reply)
     };
