@@ -250,7 +250,7 @@ pub struct RunReport {
     /// Plan adaptations, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adaptations: Vec<crate::journal::Adaptation>,
-    /// Agents an adaptation took out of the plan (split, merged or skipped),
+    /// Agents an adaptation took out of the plan (split or skipped),
     /// as they were then, in the order they were taken out. What they spent
     /// counts in the totals; they are not counted among `totals.agents`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -540,21 +540,15 @@ fn usage_section(out: &mut String, report: &RunReport) {
         "| agent | input tokens | cached | output tokens | cost (USD) |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for agent in report.agents.iter().filter(|a| !a.usage.is_zero()) {
+    let listed = report.agents.iter().map(|a| (a, ""));
+    let taken_out = report
+        .replaced
+        .iter()
+        .map(|a| (a, " (taken out of the plan)"));
+    for (agent, note) in listed.chain(taken_out).filter(|(a, _)| !a.usage.is_zero()) {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.4} |",
-            agent.id,
-            agent.usage.input_tokens,
-            agent.usage.cached_input_tokens,
-            agent.usage.output_tokens,
-            agent.cost_usd
-        );
-    }
-    for agent in report.replaced.iter().filter(|a| !a.usage.is_zero()) {
-        let _ = writeln!(
-            out,
-            "| {} (taken out of the plan) | {} | {} | {} | {:.4} |",
+            "| {}{note} | {} | {} | {} | {:.4} |",
             agent.id,
             agent.usage.input_tokens,
             agent.usage.cached_input_tokens,
