@@ -284,14 +284,18 @@ async fn an_agent_base_url_from_the_plan_is_used_and_gets_no_openai_key() {
 }
 
 fn expensive_script() -> Script {
-    Script::from_json(
-        r#"{"agents": {"WRITER": {"turns": [
-            {"text": "[STATUS: STARTED]\n", "usage": {"inputTokens": 1000000, "outputTokens": 1000000},
-             "toolCalls": [{"name": "list_dir", "arguments": {}}]},
-            {"text": "[STATUS: COMPLETE]\n"}
-        ]}}}"#,
-    )
-    .unwrap()
+    expensive_script_with_second_turn_after(0)
+}
+
+/// A first turn that costs $18 at list prices, then a second turn that
+/// completes `latency_ms` after it is asked for.
+fn expensive_script_with_second_turn_after(latency_ms: u64) -> Script {
+    let script = serde_json::json!({"agents": {"WRITER": {"turns": [
+        {"text": "[STATUS: STARTED]\n", "usage": {"inputTokens": 1000000, "outputTokens": 1000000},
+         "toolCalls": [{"name": "list_dir", "arguments": {}}]},
+        {"text": "[STATUS: COMPLETE]\n", "latencyMs": latency_ms}
+    ]}}});
+    Script::from_json(&script.to_string()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,8 +319,11 @@ async fn an_agent_over_its_budget_is_stopped_and_fails_with_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_over_max_budget_usd_stops_everything() {
+    // The engine checks the run's budget as the first turn's usage arrives;
+    // a slow second turn keeps the agent running until it is stopped (with
+    // an instant one, a loaded machine could let it complete first).
     let (_dir, run_dir, code, out) = run_with(
-        expensive_script(),
+        expensive_script_with_second_turn_after(30_000),
         "claude",
         serde_json::json!({"model": "claude-sonnet-4-5"}),
         &["--max-budget-usd", "5"],
