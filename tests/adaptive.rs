@@ -297,3 +297,77 @@ async fn without_an_llm_the_built_in_rules_retry_with_what_failed() {
     assert!(text.contains("PLAN ADAPTED (1, by rules)"), "{text}");
     assert!(dir.path().join("config.txt").exists());
 }
+
+/// Ctrl-C while the analyzer thinks ends the wait at once (before, the run
+/// sat out the analyzer's two-minute timeout): the run stops as interrupted
+/// (exit 130), starts nothing more, and journals why the analysis came to
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_ends_the_wait_for_the_analyzer() {
+    let slow = serde_json::json!({"agents": {"PLAN_ANALYZER": {"turns": [
+        {"text": retry_with_ok().to_string(), "latencyMs": 600_000}]}}});
+    let server = MockServer::start(
+        Script::from_json(&slow.to_string()).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_plan(dir.path());
+    let mut args = RUN.to_vec();
+    args.extend(["--analyzer-platform", "claude"]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_llm-orchestrate"))
+        .current_dir(dir.path())
+        .args(&args)
+        .env_remove("CI")
+        .env("ANTHROPIC_BASE_URL", server.base_url())
+        .env("ANTHROPIC_API_KEY", "analyzer-test-key")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !format!("{:?}", server.requests()).contains("PLAN_ANALYZER") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the analyzer was never asked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let interrupted = std::time::Instant::now();
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        interrupted.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?} after the interrupt: {text}",
+        interrupted.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    let report = report(dir.path());
+    assert_eq!(report["totals"]["outcome"], "interrupted", "{report:#}");
+    let b = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "B")
+        .unwrap();
+    assert_eq!(b["attempts"], 0, "{report:#}");
+    assert_eq!(report["adaptations"][0]["status"], "refused", "{report:#}");
+    assert!(
+        report["adaptations"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted before the analyzer answered"),
+        "{report:#}"
+    );
+}

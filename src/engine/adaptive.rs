@@ -7,6 +7,9 @@
 //!   analyzer LLM is asked only when something went wrong (a failure, a
 //!   block, an overrun). The engine waits for the analyzer (at most
 //!   [`crate::adapt::analyzer::ANALYZER_TIMEOUT`]); running agents go on.
+//!   An interrupt (Ctrl-C, SIGTERM) ends the wait at once: the analysis is
+//!   journaled as refused ("interrupted before the analyzer answered") and
+//!   the run stops as interrupted, without starting anything more.
 //! - **Applying.** A patch is applied only if it passes
 //!   [`crate::adapt::apply_patch`]; then `PlanAdapted` (with the whole
 //!   adapted plan, so `resume` follows it) and an `AgentReset` per agent that
@@ -21,6 +24,8 @@
 //!   the built-in rules retry one agent at most twice. A refused patch is a
 //!   warning (`AdaptationRejected`); the run goes on with the plan as it was.
 
+use tokio_util::sync::CancellationToken;
+
 use super::{Engine, EngineError, Stop};
 use crate::adapt::{Analysis, PlanPatch, Trigger, apply_patch};
 use crate::journal::{AdaptationStatus, Event};
@@ -32,7 +37,10 @@ pub const DEFAULT_MAX_ADAPTATIONS: u32 = 5;
 impl Engine {
     /// At the top of the run loop: decides an adaptation waiting for
     /// approval, then analyses every wave that finished since.
-    pub(super) async fn adapt_between_waves(&mut self) -> Result<Option<Stop>, EngineError> {
+    pub(super) async fn adapt_between_waves(
+        &mut self,
+        interrupt: &CancellationToken,
+    ) -> Result<Option<Stop>, EngineError> {
         if let Some(stop) = self.decide_pending_adaptation().await? {
             return Ok(Some(stop));
         }
@@ -52,7 +60,10 @@ impl Engine {
             if analysed {
                 continue;
             }
-            if let Some(stop) = self.adapt(Trigger::WaveFinished { wave }).await? {
+            if let Some(stop) = self
+                .adapt(Trigger::WaveFinished { wave }, interrupt)
+                .await?
+            {
                 return Ok(Some(stop));
             }
         }
@@ -63,14 +74,22 @@ impl Engine {
     pub(super) async fn adapt_after_failure(
         &mut self,
         agent: &str,
+        interrupt: &CancellationToken,
     ) -> Result<Option<Stop>, EngineError> {
-        self.adapt(Trigger::AgentFailed {
-            agent: agent.to_string(),
-        })
+        self.adapt(
+            Trigger::AgentFailed {
+                agent: agent.to_string(),
+            },
+            interrupt,
+        )
         .await
     }
 
-    async fn adapt(&mut self, trigger: Trigger) -> Result<Option<Stop>, EngineError> {
+    async fn adapt(
+        &mut self,
+        trigger: Trigger,
+        interrupt: &CancellationToken,
+    ) -> Result<Option<Stop>, EngineError> {
         let analysis = Analysis::of(&self.plan, &self.state, trigger.clone());
         let wave = match &trigger {
             Trigger::WaveFinished { wave } => Some(wave.clone()),
@@ -85,12 +104,22 @@ impl Engine {
         let (source, patch, cost_usd, refused) = match analyzer {
             Some(analyzer) => {
                 let source = format!("analyzer {}", analyzer.model());
-                match analyzer.propose(&analysis, &self.plan, &self.state).await {
-                    Ok(proposal) => {
+                let proposed = tokio::select! {
+                    proposed = analyzer.propose(&analysis, &self.plan, &self.state) => Some(proposed),
+                    () = interrupt.cancelled() => None,
+                };
+                match proposed {
+                    Some(Ok(proposal)) => {
                         recommendations.extend(proposal.recommendations);
                         (source, proposal.patch, proposal.cost_usd, None)
                     }
-                    Err(e) => (source, None, 0.0, Some(e.to_string())),
+                    Some(Err(e)) => (source, None, 0.0, Some(e.to_string())),
+                    None => (
+                        source,
+                        None,
+                        0.0,
+                        Some("interrupted before the analyzer answered".to_string()),
+                    ),
                 }
             }
             None => {

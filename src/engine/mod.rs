@@ -827,11 +827,17 @@ impl Engine {
         let mut refresh = tokio::time::interval_at(Instant::now() + STATUS_REFRESH, STATUS_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if stop.is_none() && interrupt.is_cancelled() {
+                // Interrupted while the loop waited (for the analyzer, say):
+                // start nothing more.
+                stop = Some(Stop::Interrupted);
+                running.values().for_each(CancellationToken::cancel);
+            }
             if stop.is_none() && self.gate_ctx.is_some() {
                 stop = self.checkpoint_waves(&interrupt).await?;
             }
             if stop.is_none() && self.options.mode == ExecutionMode::Adaptive {
-                stop = self.adapt_between_waves().await?;
+                stop = self.adapt_between_waves(&interrupt).await?;
             }
             if stop.is_none() && !self.to_merge.is_empty() {
                 stop = self.integrate(&interrupt).await?;
@@ -957,7 +963,7 @@ impl Engine {
                             && result.outcome.is_failure()
                             && !self.retry_at.contains_key(&agent);
                         if failed_for_good && stop.is_none() && self.options.mode == ExecutionMode::Adaptive {
-                            stop = self.adapt_after_failure(&agent).await?;
+                            stop = self.adapt_after_failure(&agent, &interrupt).await?;
                             // An adaptation may have sent it back (or out of the plan).
                             failed_for_good = self.state.agents.get(&agent).is_some_and(|a| a.phase == AgentPhase::Failed);
                         }
