@@ -300,8 +300,8 @@ async fn without_an_llm_the_built_in_rules_retry_with_what_failed() {
 
 /// Ctrl-C while the analyzer thinks ends the wait at once (before, the run
 /// sat out the analyzer's two-minute timeout): the run stops as interrupted
-/// (exit 130), starts nothing more, and journals why the analysis came to
-/// nothing.
+/// (exit 130) and starts nothing more; the cut-short analysis leaves no
+/// record, so `resume` asks again, and then follows the analyzer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_ends_the_wait_for_the_analyzer() {
     let slow = serde_json::json!({"agents": {"PLAN_ANALYZER": {"turns": [
@@ -353,21 +353,39 @@ async fn an_interrupt_ends_the_wait_for_the_analyzer() {
         interrupted.elapsed()
     );
     assert_eq!(out.status.code(), Some(130), "{text}");
-    let report = report(dir.path());
-    assert_eq!(report["totals"]["outcome"], "interrupted", "{report:#}");
-    let b = report["agents"]
+    let stopped = report(dir.path());
+    assert_eq!(stopped["totals"]["outcome"], "interrupted", "{stopped:#}");
+    let b = stopped["agents"]
         .as_array()
         .unwrap()
         .iter()
         .find(|a| a["id"] == "B")
         .unwrap();
-    assert_eq!(b["attempts"], 0, "{report:#}");
-    assert_eq!(report["adaptations"][0]["status"], "refused", "{report:#}");
-    assert!(
-        report["adaptations"][0]["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("interrupted before the analyzer answered"),
-        "{report:#}"
-    );
+    assert_eq!(b["attempts"], 0, "{stopped:#}");
+    assert!(stopped["adaptations"].is_null(), "{stopped:#}");
+    assert!(stopped["analyses"].is_null(), "{stopped:#}");
+
+    // `resume` asks the analyzer again, now a quick one, and follows it.
+    let quick = MockServer::start(
+        analyzer_answer(retry_with_ok()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let resume = [
+        "resume",
+        "--run-dir",
+        "runs",
+        "--workdir",
+        ".",
+        "--analyzer-platform",
+        "claude",
+        "--gate-advisor",
+        "off",
+    ];
+    let (code, text) = run(dir.path(), &resume, Some(&quick)).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("PLAN ADAPTED (1, by analyzer"), "{text}");
+    let resumed = report(dir.path());
+    assert_eq!(outcome(&resumed, "B"), "completed", "{resumed:#}");
 }

@@ -7,9 +7,9 @@
 //!   analyzer LLM is asked only when something went wrong (a failure, a
 //!   block, an overrun). The engine waits for the analyzer (at most
 //!   [`crate::adapt::analyzer::ANALYZER_TIMEOUT`]); running agents go on.
-//!   An interrupt (Ctrl-C, SIGTERM) ends the wait at once: the analysis is
-//!   journaled as refused ("interrupted before the analyzer answered") and
-//!   the run stops as interrupted, without starting anything more.
+//!   An interrupt (Ctrl-C, SIGTERM) ends the wait at once: the run stops as
+//!   interrupted without starting anything more, and the analysis leaves no
+//!   record, so `resume` asks again.
 //! - **Applying.** A patch is applied only if it passes
 //!   [`crate::adapt::apply_patch`]; then `PlanAdapted` (with the whole
 //!   adapted plan, so `resume` follows it) and an `AgentReset` per agent that
@@ -44,7 +44,7 @@ impl Engine {
         if let Some(stop) = self.decide_pending_adaptation().await? {
             return Ok(Some(stop));
         }
-        while self.next_analysis < self.plan.waves.len() {
+        while self.next_analysis < self.plan.waves.len() && !interrupt.is_cancelled() {
             let w = self.next_analysis;
             let gates_done = self.gate_ctx.is_none() || self.next_checkpoint > w;
             if !self.scheduler.wave_done(w) || !gates_done {
@@ -105,21 +105,17 @@ impl Engine {
             Some(analyzer) => {
                 let source = format!("analyzer {}", analyzer.model());
                 let proposed = tokio::select! {
-                    proposed = analyzer.propose(&analysis, &self.plan, &self.state) => Some(proposed),
-                    () = interrupt.cancelled() => None,
+                    proposed = analyzer.propose(&analysis, &self.plan, &self.state) => proposed,
+                    // Nothing is journaled: the run loop stops the run, and
+                    // `resume` analyses again.
+                    () = interrupt.cancelled() => return Ok(None),
                 };
                 match proposed {
-                    Some(Ok(proposal)) => {
+                    Ok(proposal) => {
                         recommendations.extend(proposal.recommendations);
                         (source, proposal.patch, proposal.cost_usd, None)
                     }
-                    Some(Err(e)) => (source, None, 0.0, Some(e.to_string())),
-                    None => (
-                        source,
-                        None,
-                        0.0,
-                        Some("interrupted before the analyzer answered".to_string()),
-                    ),
+                    Err(e) => (source, None, 0.0, Some(e.to_string())),
                 }
             }
             None => {

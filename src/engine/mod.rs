@@ -827,12 +827,7 @@ impl Engine {
         let mut refresh = tokio::time::interval_at(Instant::now() + STATUS_REFRESH, STATUS_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if stop.is_none() && interrupt.is_cancelled() {
-                // Interrupted while the loop waited (for the analyzer, say):
-                // start nothing more.
-                stop = Some(Stop::Interrupted);
-                running.values().for_each(CancellationToken::cancel);
-            }
+            stop_if_interrupted(&mut stop, &interrupt, &running);
             if stop.is_none() && self.gate_ctx.is_some() {
                 stop = self.checkpoint_waves(&interrupt).await?;
             }
@@ -842,6 +837,7 @@ impl Engine {
             if stop.is_none() && !self.to_merge.is_empty() {
                 stop = self.integrate(&interrupt).await?;
             }
+            stop_if_interrupted(&mut stop, &interrupt, &running);
             if stop.is_none() {
                 let free = self
                     .options
@@ -1220,6 +1216,20 @@ impl Engine {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })
+    }
+}
+
+/// Stops the run (and its running attempts) when an interrupt came while the
+/// loop was not listening for one: while it waited for the analyzer, say. The
+/// loop checks before it starts anything.
+fn stop_if_interrupted(
+    stop: &mut Option<Stop>,
+    interrupt: &CancellationToken,
+    running: &HashMap<String, CancellationToken>,
+) {
+    if stop.is_none() && interrupt.is_cancelled() {
+        *stop = Some(Stop::Interrupted);
+        running.values().for_each(CancellationToken::cancel);
     }
 }
 
