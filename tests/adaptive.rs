@@ -62,14 +62,30 @@ async fn run(dir: &Path, args: &[&str], server: Option<&MockServer>) -> (i32, St
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    (out.status.code().unwrap_or(-1), output_text(&out))
+}
+
+/// A finished command's standard output, then its standard error.
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// `resume` of the run in `runs` of the current folder, with the analyzer on
+/// `analyzer` (`off` or a platform).
+fn resume_args(analyzer: &'static str) -> Vec<&'static str> {
+    vec![
+        "resume",
+        "--run-dir",
+        "runs",
+        "--workdir",
+        ".",
+        "--analyzer-platform",
+        analyzer,
+    ]
 }
 
 const RUN: &[&str] = &[
@@ -226,15 +242,7 @@ async fn approval_pauses_under_low_risk_tolerance() {
         "{status:#}"
     );
     // Without a decision it stays paused.
-    let resume = [
-        "resume",
-        "--run-dir",
-        "runs",
-        "--workdir",
-        ".",
-        "--analyzer-platform",
-        "off",
-    ];
+    let resume = resume_args("off");
     let (code, text) = run(dir.path(), &resume, None).await;
     assert_eq!(code, 3, "{text}");
     let mut approve = resume.to_vec();
@@ -257,16 +265,8 @@ async fn a_rejected_adaptation_leaves_the_plan_as_it_was() {
     )
     .await;
     assert_eq!(code, 3);
-    let reject = [
-        "resume",
-        "--run-dir",
-        "runs",
-        "--workdir",
-        ".",
-        "--analyzer-platform",
-        "off",
-        "--reject",
-    ];
+    let mut reject = resume_args("off");
+    reject.push("--reject");
     let (code, text) = run(dir.path(), &reject, None).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("ADAPTATION 1 rejected by a person"), "{text}");
@@ -342,11 +342,7 @@ async fn an_interrupt_ends_the_wait_for_the_analyzer() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(
         interrupted.elapsed() < std::time::Duration::from_secs(30),
         "took {:?} after the interrupt: {text}",
@@ -372,17 +368,8 @@ async fn an_interrupt_ends_the_wait_for_the_analyzer() {
     )
     .await
     .unwrap();
-    let resume = [
-        "resume",
-        "--run-dir",
-        "runs",
-        "--workdir",
-        ".",
-        "--analyzer-platform",
-        "claude",
-        "--gate-advisor",
-        "off",
-    ];
+    let mut resume = resume_args("claude");
+    resume.extend(["--gate-advisor", "off"]);
     let (code, text) = run(dir.path(), &resume, Some(&quick)).await;
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("PLAN ADAPTED (1, by analyzer"), "{text}");
